@@ -1,0 +1,103 @@
+package tenant
+
+import (
+	"net"
+	"strings"
+)
+
+// HostKind says what a request's host names.
+type HostKind int
+
+// The kinds of host the platform answers on.
+const (
+	HostUnknown HostKind = iota // not ours: a plain 404
+	HostBase                    // the platform's own host: find your commune
+	HostAdmin                   // admin.<base>: the operator console
+	HostPayment                 // paiement.<base>: DGFiP's server callbacks
+	HostCommune                 // <slug>.<base>
+	HostCustom                  // a commune's own domain, looked up in the database
+)
+
+// Host is a request's host, normalised and classified.
+type Host struct {
+	Kind   HostKind
+	Slug   string // for HostCommune
+	Domain string // for HostCustom
+}
+
+// NormalizeHost lower-cases a host, strips its port and a trailing dot. It
+// returns "" for what cannot be a host name.
+func NormalizeHost(h string) string {
+	h = strings.ToLower(strings.TrimSpace(h))
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		h = host
+	}
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || len(h) > 253 {
+		return ""
+	}
+	for _, label := range strings.Split(h, ".") {
+		if !validLabel(label) {
+			return ""
+		}
+	}
+	return h
+}
+
+func validLabel(l string) bool {
+	if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseHost classifies a request's Host header against the platform's base
+// host (REGIE_BASE_URL's host, without port). A commune is one label under
+// the base host; www.<base> is the base host; other reserved labels and
+// deeper names are unknown; any other valid name may be a custom domain.
+func ParseHost(host, base string) Host {
+	h := NormalizeHost(host)
+	base = NormalizeHost(base)
+	switch {
+	case h == "":
+		return Host{Kind: HostUnknown}
+	case h == base || h == "www."+base:
+		return Host{Kind: HostBase}
+	case strings.HasSuffix(h, "."+base):
+		label := strings.TrimSuffix(h, "."+base)
+		switch {
+		case strings.Contains(label, "."):
+			return Host{Kind: HostUnknown}
+		case label == "admin":
+			return Host{Kind: HostAdmin}
+		case label == "paiement":
+			return Host{Kind: HostPayment}
+		case ValidateSlug(label) != nil:
+			return Host{Kind: HostUnknown}
+		}
+		return Host{Kind: HostCommune, Slug: label}
+	case !strings.Contains(h, "."):
+		// a bare label (localhost, an internal name) is never a custom domain
+		return Host{Kind: HostUnknown}
+	}
+	return Host{Kind: HostCustom, Domain: h}
+}
+
+// ValidateDomain checks a custom domain a commune wants to use: a full host
+// name outside the platform's base host.
+func ValidateDomain(domain, base string) error {
+	d := NormalizeHost(domain)
+	if d == "" || d != strings.ToLower(strings.TrimSuffix(strings.TrimSpace(domain), ".")) || !strings.Contains(d, ".") {
+		return &ValidationError{"domain", "nom de domaine invalide (ex. portail.mairie-exemple.fr, sans http:// ni port)"}
+	}
+	if ParseHost(d, base).Kind != HostCustom {
+		return &ValidationError{"domain", "ce nom appartient déjà à la plateforme"}
+	}
+	return nil
+}

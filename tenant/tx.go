@@ -1,0 +1,46 @@
+package tenant
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// WithTx runs fn in a transaction bound to commune tid: it switches to the
+// regie_app role and sets app.tenant_id, both transaction-local, so the
+// row-level security policies apply even when the connection logs in as the
+// schema owner or a superuser, and nothing leaks to the next user of a pooled
+// connection. It commits when fn returns nil and rolls back otherwise
+// (returning fn's error).
+func WithTx(ctx context.Context, db *sqlx.DB, tid ID, fn func(tx *sqlx.Tx) error) (err error) {
+	if tid <= 0 {
+		return fmt.Errorf("tenant: WithTx without a commune")
+	}
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("tenant: begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			tx.Rollback() //nolint:errcheck // re-panicking
+			panic(p)
+		}
+		if err != nil {
+			tx.Rollback() //nolint:errcheck // the first error matters
+		}
+	}()
+	// One round trip for both settings: SET LOCAL ROLE is the GUC "role".
+	const q = `SELECT set_config('role', 'regie_app', true), set_config('app.tenant_id', $1, true)`
+	if _, err = tx.ExecContext(ctx, q, strconv.FormatInt(int64(tid), 10)); err != nil {
+		return fmt.Errorf("tenant: enter commune %d: %w", tid, err)
+	}
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("tenant: commit: %w", err)
+	}
+	return nil
+}
