@@ -1,6 +1,7 @@
 package tenant
 
 import (
+	"context"
 	"net"
 	"strings"
 )
@@ -100,4 +101,20 @@ func ValidateDomain(domain, base string) error {
 		return &ValidationError{"domain", "ce nom appartient déjà à la plateforme"}
 	}
 	return nil
+}
+
+// DialLocalhost is a DialContext for HTTP clients that sends every
+// *.localhost name to the loopback address, as browsers do (RFC 6761) but
+// Go's resolver does not. The DGFiP stand-in, load drivers and tests use it
+// to reach demo.localhost:8080 or paiement.localhost:8080.
+func DialLocalhost(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		h := strings.ToLower(strings.TrimSuffix(host, "."))
+		if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+			addr = net.JoinHostPort("127.0.0.1", port)
+		}
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
 }

@@ -108,6 +108,22 @@ func NewDatabase(t testing.TB) string {
 	return u
 }
 
+// NewEmptyDatabase creates an unmigrated database for one test (to test
+// migrations themselves) and drops it when the test ends.
+func NewEmptyDatabase(t testing.TB) string {
+	t.Helper()
+	u, err := clone("template0")
+	if err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := dropDatabase(u); err != nil {
+			t.Logf("dbtest: %v", err)
+		}
+	})
+	return u
+}
+
 // Redis returns a client on the Redis under test. Packages use distinct
 // logical databases chosen from their name, since they run in parallel.
 func Redis(t testing.TB) *redis.Client {

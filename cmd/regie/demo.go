@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/regie/regie/migrations"
+)
+
+// demoDir holds what the demo writes: its PostgreSQL cluster when it has to
+// start one, its documents and its log.
+const demoDir = ".data/demo"
+
+// cmdDemo runs the whole product with embedded defaults: it recreates the
+// regie_demo database, seeds two communes, and serves on :8080 with an
+// in-memory Redis. Ctrl-C stops everything it started.
+func cmdDemo(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("demo", stderr)
+	if err := parseFlags(fs, args, 0, ""); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(env, 0)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(demoDir, 0o755); err != nil {
+		return err
+	}
+	logFile, err := os.Create(filepath.Join(demoDir, "regie.log"))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	log := newLogger(logFile)
+
+	server, stopPG, err := demoPostgres(ctx, env, filepath.Join(demoDir, "postgres"), stderr)
+	if err != nil {
+		return err
+	}
+	defer stopPG()
+	if cfg.DatabaseURL, err = recreateDatabase(ctx, server, "regie_demo"); err != nil {
+		return err
+	}
+	db, err := openDB(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	err = migrations.Apply(ctx, db.DB, log)
+	db.Close()
+	if err != nil {
+		return err
+	}
+
+	mr, err := miniredis.Run()
+	if err != nil {
+		return fmt.Errorf("embedded redis: %w", err)
+	}
+	defer mr.Close()
+	cfg.RedisURL = "redis://" + mr.Addr() + "/0"
+	cfg.Secret = "demo-secret-not-for-production-use-0123456789"
+
+	a, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	if err := seedDemo(ctx, a); err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (is another demo running?): %w", cfg.Listen, err)
+	}
+	printDemo(stdout, cfg)
+	return a.serveHTTP(ctx, ln)
+}
+
+func printDemo(w io.Writer, cfg config) {
+	base := cfg.BaseURL
+	commune := func(slug string) string {
+		u := *base
+		u.Host = slug + "." + u.Host
+		return u.String()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nRégie demo is running (logs in %s).\n\n", filepath.Join(demoDir, "regie.log"))
+	fmt.Fprintf(&b, "  %-45s Mairie de Démonstration: numcli 001964, PayFiP in test mode\n", commune("demo"))
+	fmt.Fprintf(&b, "  %-45s Mairie de Villes-sur-Auzon: numcli 002741\n", commune("villes-sur-auzon"))
+	fmt.Fprintf(&b, "  %-45s find your commune\n", base.String())
+	fmt.Fprintf(&b, "\nCtrl-C stops everything.\n")
+	fmt.Fprint(w, b.String())
+}

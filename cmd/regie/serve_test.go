@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/regie/regie/migrations/dbtest"
+	"github.com/regie/regie/tenant"
+	"github.com/regie/regie/tenant/tenanttest"
+)
+
+// TestServe_BootsAndShutsDown boots the wired product on a free port, asks a
+// commune's page through its host name, and stops it as SIGTERM would.
+func TestServe_BootsAndShutsDown(t *testing.T) {
+	c := tenanttest.MustCreate(t, dbtest.DB(t), "boot", func(t *tenant.Tenant) { t.Name = "Mairie de Bootville" })
+	env := validServerEnv()
+	env["REGIE_BASE_URL"] = "http://localhost:8080"
+	env["REGIE_DATABASE_URL"] = dbtest.URL(t)
+	env["REGIE_REDIS_URL"] = dbtest.RedisURL(t)
+	cfg, err := loadConfig(envOf(env), needServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.serveHTTP(ctx, ln) }()
+
+	port := ln.Addr().(*net.TCPAddr).Port
+	client := &http.Client{Transport: &http.Transport{DialContext: tenant.DialLocalhost}, Timeout: 5 * time.Second}
+	res, err := client.Get("http://" + c.Slug + ".localhost:" + strconv.Itoa(port) + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), "Mairie de Bootville") {
+		t.Fatalf("GET /: %d %s", res.StatusCode, body)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	case <-time.After(25 * time.Second):
+		t.Fatal("server did not stop")
+	}
+}

@@ -1,0 +1,141 @@
+package portal
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"path"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/regie/regie/tenant"
+)
+
+//go:embed templates
+var templateFS embed.FS
+
+// Page is what every page template receives, embedded in the page's own
+// struct. Templates get no per-request functions: everything that varies is
+// data here.
+type Page struct {
+	Title    string         // the page's own title, before the site's name
+	Tenant   *tenant.Tenant // nil on the platform's own hosts
+	Platform string         // URL of the base host
+	CSRF     string
+	Flash    string
+}
+
+// SiteName is the second half of every title and the banner's heading.
+func (p Page) SiteName() string {
+	if p.Tenant != nil {
+		return p.Tenant.Name + " — Le portail des factures"
+	}
+	return "Régie — Le portail des factures"
+}
+
+// views holds one parsed template set per page.
+type views struct {
+	pages map[string]*template.Template
+}
+
+func loadViews(st *staticFiles) (*views, error) {
+	funcs := template.FuncMap{
+		"static": st.URL,
+	}
+	pages, err := fs.Glob(templateFS, "templates/pages/*.html")
+	if err != nil {
+		return nil, err
+	}
+	v := &views{pages: map[string]*template.Template{}}
+	for _, p := range pages {
+		name := path.Base(p)
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS,
+			"templates/layout/*.html", "templates/partials/*.html", p)
+		if err != nil {
+			return nil, fmt.Errorf("portal: template %s: %w", name, err)
+		}
+		v.pages[name] = t
+	}
+	return v, nil
+}
+
+// render executes a page into a buffer first, so that a failing template
+// gives a clean 500 instead of half a page.
+func (s *Server) render(c *gin.Context, status int, name string, data any) {
+	t, ok := s.views.pages[name]
+	if !ok {
+		s.renderError(c, fmt.Errorf("portal: no page %q", name))
+		return
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "base", data); err != nil {
+		if name == "error.html" {
+			c.String(http.StatusInternalServerError, "Erreur interne du service. Veuillez réessayer plus tard.")
+			return
+		}
+		s.renderError(c, fmt.Errorf("portal: render %s: %w", name, err))
+		return
+	}
+	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
+}
+
+// page returns the common page data of a request.
+func (s *Server) page(c *gin.Context, title string) Page {
+	p := Page{Title: title, Platform: s.opts.BaseURL.String()}
+	if t, ok := tenant.FromContext(c.Request.Context()); ok {
+		p.Tenant = &t
+	}
+	return p
+}
+
+// errorPage is the data of the generic error page.
+type errorPage struct {
+	Page
+	Heading string
+	Message string
+}
+
+// Errors a handler may return to renderError besides those of the domain
+// packages.
+var (
+	errNotFound  = errors.New("portal: not found")
+	errForbidden = errors.New("portal: forbidden")
+)
+
+// renderError is the one place that turns an error into a status and a safe
+// French message. The full error goes to the log (at error level for 5xx,
+// info for rejected input); never to the browser.
+func (s *Server) renderError(c *gin.Context, err error) {
+	ctx := c.Request.Context()
+	status, heading, msg := http.StatusInternalServerError, "Erreur interne",
+		"Le service a rencontré un problème. Veuillez réessayer dans quelques instants ; si le problème persiste, contactez votre mairie."
+	switch {
+	case errors.Is(err, errNotFound), errors.Is(err, tenant.ErrNotFound):
+		status, heading, msg = http.StatusNotFound, "Page introuvable", "Cette page n'existe pas ou n'est plus disponible."
+	case errors.Is(err, errForbidden):
+		status, heading, msg = http.StatusForbidden, "Accès refusé", "Vous n'avez pas accès à cette page."
+	}
+	l := logger(ctx)
+	if status >= 500 {
+		l.Error("request failed", "err", err)
+	} else {
+		l.Info("request rejected", "status", status, "reason", err.Error())
+	}
+	c.Abort()
+	s.render(c, status, "error.html", errorPage{Page: s.page(c, heading), Heading: heading, Message: msg})
+}
+
+// logger returns the request's logger (request id, commune), or the default.
+func logger(ctx interface{ Value(any) any }) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
+}
+
+type loggerKey struct{}

@@ -1,0 +1,76 @@
+package portal
+
+import (
+	"github.com/gin-gonic/gin"
+)
+
+// routes builds one Gin engine per kind of host. Read it top to bottom: it
+// is the whole middleware pipeline and route table of the platform.
+func (s *Server) routes() error {
+	common := func(e *gin.Engine) error {
+		if err := e.SetTrustedProxies(s.opts.TrustedProxies); err != nil {
+			return err
+		}
+		e.Use(s.requestLog, s.recoverPanic, s.securityHeaders())
+		// Health checks answer on every host, before any commune is resolved.
+		e.GET("/healthz", s.healthz)
+		e.GET("/readyz", s.readyz)
+		e.HEAD("/healthz", s.healthz)
+		e.GET("/static/*path", s.static.serve)
+		return nil
+	}
+
+	// <slug>.<base> and custom domains: the families' portal.
+	commune := newEngine()
+	if err := common(commune); err != nil {
+		return err
+	}
+	t := commune.Group("/", s.resolveTenant)
+	t.GET("/theme.css", s.themeCSS)
+	open := t.Group("/", s.blockSuspended)
+	open.GET("/", s.loginPage)
+	open.GET("/mentions-legales", s.legalPage(legalNotice))
+	open.GET("/donnees-personnelles", s.legalPage(privacyNotice))
+	open.GET("/accessibilite", s.legalPage(accessibilityStatement))
+	commune.NoRoute(s.resolveTenant, s.notFound)
+	commune.NoMethod(s.resolveTenant, s.notFound)
+	s.commune = commune
+
+	// <base>: find your commune.
+	base := newEngine()
+	if err := common(base); err != nil {
+		return err
+	}
+	base.GET("/", s.findCommune)
+	base.NoRoute(s.notFound)
+	s.base = base
+
+	// admin.<base>: the operator console (issue 7).
+	admin := newEngine()
+	if err := common(admin); err != nil {
+		return err
+	}
+	admin.NoRoute(s.notFound)
+	s.admin = admin
+
+	// paiement.<base>: DGFiP's server-to-server callbacks (issue 5).
+	payment := newEngine()
+	if err := common(payment); err != nil {
+		return err
+	}
+	payment.NoRoute(s.notFound)
+	s.payment = payment
+
+	// Any other host.
+	unknown := newEngine()
+	if err := common(unknown); err != nil {
+		return err
+	}
+	unknown.NoRoute(s.unknownHost)
+	s.unknown = unknown
+	return nil
+}
+
+func (s *Server) notFound(c *gin.Context) {
+	s.renderError(c, errNotFound)
+}
