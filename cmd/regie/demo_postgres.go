@@ -85,8 +85,6 @@ func startCluster(dir string) (string, func(), error) {
 		if err := os.Chown(dir, uid, gid); err != nil {
 			return "", nil, err
 		}
-		// runuser needs to reach the folder through its parents
-		os.Chmod(filepath.Dir(dir), 0o755)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "PG_VERSION")); err != nil {
 		out, err := command("initdb", "-D", dir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8").CombinedOutput()

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Prepares what `make test` needs on this machine and prints the variables
+# the tests read, as export lines: PostgreSQL and Redis (the servers named by
+# REGIE_TEST_DATABASE_URL / REGIE_TEST_REDIS_URL, or the ones on the default
+# ports, or throwaway ones started here, installing the Debian packages when
+# root), a C compiler for the race detector, versitygw for the S3 tests.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. deploy/local/lib.sh
+data=.data/test
+mkdir -p "$data"
+
+# C compiler: the race detector needs cgo.
+command -v gcc >/dev/null || apt_install gcc libc6-dev
+
+# PostgreSQL client (to probe) and server.
+command -v psql >/dev/null || apt_install postgresql-client
+db=${REGIE_TEST_DATABASE_URL:-}
+if [ -z "$db" ]; then
+  db="postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+  if ! pg_usable "$db"; then
+    start_cluster "$data/postgres" 55432
+    db="postgres://postgres@127.0.0.1:55432/postgres?sslmode=disable"
+  fi
+fi
+pg_usable "$db" || die "cannot use PostgreSQL at $db (needs a role that may create databases)"
+echo "export REGIE_TEST_DATABASE_URL='$db'"
+
+# Redis.
+rd=${REGIE_TEST_REDIS_URL:-}
+if [ -z "$rd" ]; then
+  if port_open 6379; then
+    rd="redis://127.0.0.1:6379/0"
+  else
+    command -v redis-server >/dev/null || apt_install redis-server
+    if ! port_open 56379; then
+      say "starting Redis on 127.0.0.1:56379"
+      redis-server --port 56379 --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+        --logfile "$(pwd)/$data/redis.log" >/dev/null
+      for _ in $(seq 50); do port_open 56379 && break; sleep 0.1; done
+    fi
+    rd="redis://127.0.0.1:56379/0"
+  fi
+fi
+echo "export REGIE_TEST_REDIS_URL='$rd'"
