@@ -23,11 +23,13 @@ var templateFS embed.FS
 // struct. Templates get no per-request functions: everything that varies is
 // data here.
 type Page struct {
-	Title    string         // the page's own title, before the site's name
-	Tenant   *tenant.Tenant // nil on the platform's own hosts
-	Platform string         // URL of the base host
-	CSRF     string
-	Flash    string
+	Title      string         // the page's own title, before the site's name
+	Tenant     *tenant.Tenant // nil on the platform's own hosts
+	Platform   string         // URL of the base host
+	CSRF       string         // the form token of this browser
+	Account    string         // address of the logged-in family, if any
+	Flash      string         // a message carried over a redirect
+	FlashEmail string         // an address carried over a redirect
 }
 
 // SiteName is the second half of every title and the banner's heading.
@@ -81,14 +83,26 @@ func (s *Server) render(c *gin.Context, status int, name string, data any) {
 		s.renderError(c, fmt.Errorf("portal: render %s: %w", name, err))
 		return
 	}
+	// pages carry personal data and form tokens: never store them
+	c.Header("Cache-Control", "no-store")
 	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
 }
 
 // page returns the common page data of a request.
 func (s *Server) page(c *gin.Context, title string) Page {
+	ctx := c.Request.Context()
 	p := Page{Title: title, Platform: s.opts.BaseURL.String()}
-	if t, ok := tenant.FromContext(c.Request.Context()); ok {
+	if t, ok := tenant.FromContext(ctx); ok {
 		p.Tenant = &t
+	}
+	if v, ok := ctx.Value(csrfKey{}).(string); ok {
+		p.CSRF = s.csrfToken(v)
+	}
+	if sess, ok := familyFrom(c); ok {
+		p.Account = sess.Email
+	}
+	if f, ok := s.takeFlash(c); ok {
+		p.Flash, p.FlashEmail = flashMessages[f.Code], f.Email
 	}
 	return p
 }
@@ -119,6 +133,13 @@ func (s *Server) renderError(c *gin.Context, err error) {
 		status, heading, msg = http.StatusNotFound, "Page introuvable", "Cette page n'existe pas ou n'est plus disponible."
 	case errors.Is(err, errForbidden):
 		status, heading, msg = http.StatusForbidden, "Accès refusé", "Vous n'avez pas accès à cette page."
+	case errors.Is(err, errCSRF):
+		status, heading, msg = http.StatusForbidden, "Page expirée",
+			"Cette page a expiré ou a été ouverte dans une autre session. Revenez en arrière, rechargez la page et recommencez."
+	case errors.Is(err, errUnavailable):
+		status, heading, msg = http.StatusServiceUnavailable, "Service momentanément indisponible",
+			"Le portail ne peut pas répondre pour le moment. Vos données ne sont pas perdues : veuillez réessayer dans quelques minutes."
+		c.Header("Retry-After", "60")
 	}
 	l := logger(ctx)
 	if status >= 500 {

@@ -4,16 +4,22 @@
 package portal
 
 import (
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
+	"github.com/riverqueue/river"
 
+	"github.com/regie/regie/portal/account"
+	"github.com/regie/regie/portal/session"
 	"github.com/regie/regie/tenant"
 )
 
@@ -29,6 +35,8 @@ type Options struct {
 	TrustedProxies []string
 	// PayFiPURL is DGFiP's base URL; forms may post there.
 	PayFiPURL *url.URL
+	// PasswordMinLength is the minimum length of a new password.
+	PasswordMinLength int
 }
 
 // Deps are the shared services the portal runs on.
@@ -37,7 +45,12 @@ type Deps struct {
 	Redis    *redis.Client
 	Tenants  *tenant.Store
 	Resolver *tenant.Resolver
-	Log      *slog.Logger
+	// Jobs inserts background jobs (mails, link requests) in the
+	// transaction of the change that causes them.
+	Jobs *river.Client[*sql.Tx]
+	Log  *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Server answers every host of the platform.
@@ -48,9 +61,15 @@ type Server struct {
 	rdb      *redis.Client
 	tenants  *tenant.Store
 	resolver *tenant.Resolver
+	jobs     *river.Client[*sql.Tx]
 	log      *slog.Logger
+	now      func() time.Time
 	views    *views
 	static   *staticFiles
+	sessions *session.Store
+	limiter  *redis_rate.Limiter
+	limits   limits
+	hasher   *account.Hasher
 
 	commune, base, admin, payment, unknown http.Handler
 }
@@ -72,6 +91,9 @@ func New(opts Options, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.PasswordMinLength < 5 {
+		opts.PasswordMinLength = 8
+	}
 	s := &Server{
 		opts:     opts,
 		baseHost: strings.ToLower(opts.BaseURL.Hostname()),
@@ -79,9 +101,18 @@ func New(opts Options, deps Deps) (*Server, error) {
 		rdb:      deps.Redis,
 		tenants:  deps.Tenants,
 		resolver: deps.Resolver,
+		jobs:     deps.Jobs,
 		log:      deps.Log,
+		now:      deps.Now,
 		views:    v,
 		static:   st,
+		sessions: session.NewStore(deps.Redis),
+		limiter:  redis_rate.NewLimiter(deps.Redis),
+		limits:   defaultLimits,
+		hasher:   account.NewHasher(),
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	if err := s.routes(); err != nil {
 		return nil, err
@@ -107,7 +138,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // communeURL returns the public URL of a commune's portal, path included.
 func (s *Server) communeURL(t tenant.Tenant, path string) string {
-	u := *s.opts.BaseURL
+	return CommuneURL(s.opts.BaseURL, t, path)
+}
+
+// CommuneURL returns the public URL of a commune's portal under the
+// platform's base URL, path included: links in mails and pages use it.
+func CommuneURL(base *url.URL, t tenant.Tenant, path string) string {
+	u := *base
 	u.Host = t.Slug + "." + u.Host
 	u.Path = path
 	u.RawQuery = ""

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -13,9 +15,12 @@ import (
 	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq" // the PostgreSQL driver
 	"github.com/redis/go-redis/v9"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 
 	"github.com/regie/regie/migrations"
 	"github.com/regie/regie/portal"
+	"github.com/regie/regie/portal/mail"
 	"github.com/regie/regie/tenant"
 )
 
@@ -24,11 +29,28 @@ import (
 type app struct {
 	cfg      config
 	log      *slog.Logger
+	logw     io.Writer
 	db       *sqlx.DB
 	rdb      *redis.Client
 	tenants  *tenant.Store
 	resolver *tenant.Resolver
+	jobs     *river.Client[*sql.Tx]
 	web      *portal.Server
+	// handler is what the HTTP server serves: the portal, wrapped by the
+	// demo to add its mailbox.
+	handler http.Handler
+}
+
+// appOptions change how newApp wires the product.
+type appOptions struct {
+	// work makes this process work background jobs (serve without
+	// --web-only, worker, demo).
+	work bool
+	// sender replaces SMTP (tests only).
+	sender mail.Sender
+	// jobPoll is how often River looks for jobs inserted by other
+	// processes; zero means 250 ms.
+	jobPoll time.Duration
 }
 
 func newLogger(w io.Writer) *slog.Logger {
@@ -66,9 +88,11 @@ func openRedis(raw string) (*redis.Client, error) {
 	return redis.NewClient(opt), nil
 }
 
-// newApp connects everything and refuses to run on an older schema.
-func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err error) {
-	a := &app{cfg: cfg, log: log}
+// newApp connects everything and refuses to run on an older schema. Logs go
+// to logw as JSON.
+func newApp(ctx context.Context, cfg config, logw io.Writer, opts appOptions) (_ *app, err error) {
+	log := newLogger(logw)
+	a := &app{cfg: cfg, log: log, logw: logw}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -85,22 +109,73 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	}
 	a.tenants = tenant.NewStore(a.db)
 	a.resolver = tenant.NewResolver(a.tenants, a.rdb, log)
+	if a.jobs, err = a.newJobs(opts); err != nil {
+		return nil, err
+	}
 	a.web, err = portal.New(portal.Options{
-		BaseURL:        cfg.BaseURL,
-		Secret:         []byte(cfg.Secret),
-		TrustedProxies: cfg.TrustedProxies,
-		PayFiPURL:      cfg.PayFiPURL,
+		BaseURL:           cfg.BaseURL,
+		Secret:            []byte(cfg.Secret),
+		TrustedProxies:    cfg.TrustedProxies,
+		PayFiPURL:         cfg.PayFiPURL,
+		PasswordMinLength: cfg.PasswordMinLength,
 	}, portal.Deps{
 		DB:       a.db,
 		Redis:    a.rdb,
 		Tenants:  a.tenants,
 		Resolver: a.resolver,
+		Jobs:     a.jobs,
 		Log:      log,
 	})
 	if err != nil {
 		return nil, err
 	}
+	a.handler = a.web
 	return a, nil
+}
+
+// newJobs builds the River client: insert-only for a web-only process,
+// with every package's workers otherwise.
+func (a *app) newJobs(opts appOptions) (*river.Client[*sql.Tx], error) {
+	cfg := &river.Config{
+		Logger:            slog.New(slog.NewJSONHandler(a.logw, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		PollOnly:          true, // the database/sql driver cannot LISTEN
+		FetchPollInterval: cmp.Or(opts.jobPoll, 250*time.Millisecond),
+	}
+	if opts.work {
+		sender := opts.sender
+		if sender == nil {
+			smtp, err := mail.NewSMTP(a.cfg.SMTPURL, a.cfg.MailFrom)
+			if err != nil {
+				return nil, err
+			}
+			sender = smtp
+		}
+		workers := river.NewWorkers()
+		if err := portal.AddWorkers(workers, portal.WorkerDeps{
+			DB: a.db, Tenants: a.tenants, Sender: sender, BaseURL: a.cfg.BaseURL, Log: a.log,
+		}); err != nil {
+			return nil, err
+		}
+		cfg.Workers = workers
+		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}}
+	}
+	c, err := river.NewClient(riverdatabasesql.New(a.db.DB), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	return c, nil
+}
+
+// runJobs works jobs until ctx ends, then lets running jobs finish (up to
+// 30 s).
+func (a *app) runJobs(ctx context.Context) error {
+	if err := a.jobs.Start(ctx); err != nil {
+		return fmt.Errorf("jobs: %w", err)
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return a.jobs.Stop(sctx)
 }
 
 func (a *app) close() {
@@ -112,12 +187,27 @@ func (a *app) close() {
 	}
 }
 
+// serve runs the web server on ln, and the job worker too when work is set,
+// until ctx ends.
+func (a *app) serve(ctx context.Context, ln net.Listener, work bool) error {
+	if !work {
+		return a.serveHTTP(ctx, ln)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobsDone := make(chan error, 1)
+	go func() { jobsDone <- a.runJobs(ctx) }()
+	err := a.serveHTTP(ctx, ln)
+	cancel()
+	return errors.Join(err, <-jobsDone)
+}
+
 // serveHTTP serves the portal on ln until ctx ends, then lets requests in
 // flight finish (up to 20 s).
 func (a *app) serveHTTP(ctx context.Context, ln net.Listener) error {
 	go a.resolver.Listen(ctx, nil)
 	srv := &http.Server{
-		Handler:           a.web,
+		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		WriteTimeout:      2 * time.Minute,

@@ -12,6 +12,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 
 	"github.com/regie/regie/migrations"
+	"github.com/regie/regie/portal/mail/catcher"
 )
 
 // demoDir holds what the demo writes: its PostgreSQL cluster when it has to
@@ -20,7 +21,7 @@ const demoDir = ".data/demo"
 
 // cmdDemo runs the whole product with embedded defaults: it recreates the
 // regie_demo database, seeds two communes, and serves on :8080 with an
-// in-memory Redis. Ctrl-C stops everything it started.
+// in-memory Redis and a mail catcher. Ctrl-C stops everything it started.
 func cmdDemo(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("demo", stderr)
 	if err := parseFlags(fs, args, 0, ""); err != nil {
@@ -38,7 +39,6 @@ func cmdDemo(ctx context.Context, args []string, env func(string) string, stdout
 		return err
 	}
 	defer logFile.Close()
-	log := newLogger(logFile)
 
 	server, stopPG, err := demoPostgres(ctx, env, filepath.Join(demoDir, "postgres"), stderr)
 	if err != nil {
@@ -52,7 +52,7 @@ func cmdDemo(ctx context.Context, args []string, env func(string) string, stdout
 	if err != nil {
 		return err
 	}
-	err = migrations.Apply(ctx, db.DB, log)
+	err = migrations.Apply(ctx, db.DB, newLogger(logFile))
 	db.Close()
 	if err != nil {
 		return err
@@ -63,14 +63,21 @@ func cmdDemo(ctx context.Context, args []string, env func(string) string, stdout
 		return fmt.Errorf("embedded redis: %w", err)
 	}
 	defer mr.Close()
+	mailbox, err := catcher.Start("127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("mail catcher: %w", err)
+	}
+	defer mailbox.Close()
 	cfg.RedisURL = "redis://" + mr.Addr() + "/0"
+	cfg.SMTPURL = mailbox.URL()
 	cfg.Secret = "demo-secret-not-for-production-use-0123456789"
 
-	a, err := newApp(ctx, cfg, log)
+	a, err := newApp(ctx, cfg, logFile, appOptions{work: true})
 	if err != nil {
 		return err
 	}
 	defer a.close()
+	a.handler = demoMailbox(a.handler, cfg.BaseURL.Hostname(), mailbox)
 	if err := seedDemo(ctx, a); err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
@@ -79,7 +86,7 @@ func cmdDemo(ctx context.Context, args []string, env func(string) string, stdout
 		return fmt.Errorf("listen on %s (is another demo running?): %w", cfg.Listen, err)
 	}
 	printDemo(stdout, cfg)
-	return a.serveHTTP(ctx, ln)
+	return a.serve(ctx, ln, true)
 }
 
 func printDemo(w io.Writer, cfg config) {
@@ -92,8 +99,10 @@ func printDemo(w io.Writer, cfg config) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nRégie demo is running (logs in %s).\n\n", filepath.Join(demoDir, "regie.log"))
 	fmt.Fprintf(&b, "  %-45s Mairie de Démonstration: numcli 001964, PayFiP in test mode\n", commune("demo"))
+	fmt.Fprintf(&b, "  %-45s   Famille Martin: famille.martin@example.fr, not yet activated (use \"Activer mon compte\")\n", "")
 	fmt.Fprintf(&b, "  %-45s Mairie de Villes-sur-Auzon: numcli 002741\n", commune("villes-sur-auzon"))
 	fmt.Fprintf(&b, "  %-45s find your commune\n", base.String())
+	fmt.Fprintf(&b, "  %-45s caught mails (and %s/_demo/mails.json)\n", base.String()+"/_demo/mails", base.String())
 	fmt.Fprintf(&b, "\nCtrl-C stops everything.\n")
 	fmt.Fprint(w, b.String())
 }

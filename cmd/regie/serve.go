@@ -20,9 +20,8 @@ func cmdServe(ctx context.Context, args []string, env func(string) string, stder
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr)
-	log.Info("starting regie serve", "config", cfg, "web_only", *webOnly)
-	a, err := newApp(ctx, cfg, log)
+	newLogger(stderr).Info("starting regie serve", "config", cfg, "web_only", *webOnly)
+	a, err := newApp(ctx, cfg, stderr, appOptions{work: !*webOnly})
 	if err != nil {
 		return err
 	}
@@ -31,7 +30,7 @@ func cmdServe(ctx context.Context, args []string, env func(string) string, stder
 	if err != nil {
 		return fmt.Errorf("REGIE_LISTEN %s: %w", cfg.Listen, err)
 	}
-	return a.serveHTTP(ctx, ln)
+	return a.serve(ctx, ln, !*webOnly)
 }
 
 // cmdMigrate applies the migrations; it needs the database alone.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -30,7 +29,7 @@ func TestServe_BootsAndShutsDown(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler))
+	a, err := newApp(ctx, cfg, io.Discard, appOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

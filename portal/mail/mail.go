@@ -1,0 +1,117 @@
+// Package mail sends the platform's e-mails. A mail is rendered from the
+// templates here, stored in the mails table with a send job inserted in the
+// same transaction as the change that caused it, and sent over SMTP by that
+// job: a mail is never lost while SMTP is down, and a retried job does not
+// send a mail twice once it is recorded as sent.
+package mail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+)
+
+// Message is one e-mail ready to go.
+type Message struct {
+	ID       string // Message-ID, stable across retries
+	To       string
+	FromName string // the commune's name
+	ReplyTo  string // the commune's contact address, if any
+	Subject  string
+	Text     string
+	HTML     string
+}
+
+// Sender sends messages.
+type Sender interface {
+	Send(ctx context.Context, m Message) error
+}
+
+// SMTP sends through an SMTP server described by a REGIE_SMTP_URL:
+// smtp://[user:pass@]host:port?tls=none|starttls|tls.
+type SMTP struct {
+	opts []gomail.Option
+	host string
+	from string
+}
+
+// NewSMTP parses the URL; from is the sender address (REGIE_MAIL_FROM).
+func NewSMTP(rawURL, from string) (*SMTP, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "smtp" || u.Hostname() == "" {
+		return nil, fmt.Errorf("mail: bad SMTP URL")
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		return nil, fmt.Errorf("mail: SMTP URL needs a port")
+	}
+	opts := []gomail.Option{gomail.WithPort(port), gomail.WithTimeout(20 * time.Second)}
+	switch u.Query().Get("tls") {
+	case "none":
+		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
+	case "tls":
+		opts = append(opts, gomail.WithSSL())
+	default: // starttls, the safe default
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
+	}
+	if u.User != nil {
+		pass, _ := u.User.Password()
+		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
+			gomail.WithUsername(u.User.Username()), gomail.WithPassword(pass))
+	}
+	return &SMTP{opts: opts, host: u.Hostname(), from: from}, nil
+}
+
+// Send delivers one message, text and HTML parts, with the commune's name as
+// the sender's display name and its contact as Reply-To.
+func (s *SMTP) Send(ctx context.Context, m Message) error {
+	msg := gomail.NewMsg()
+	if err := msg.FromFormat(m.FromName, s.from); err != nil {
+		return fmt.Errorf("mail: from: %w", err)
+	}
+	if err := msg.To(m.To); err != nil {
+		return permanent(fmt.Errorf("mail: to %q: %w", m.To, err))
+	}
+	if m.ReplyTo != "" {
+		if err := msg.ReplyToFormat(m.FromName, m.ReplyTo); err != nil {
+			return fmt.Errorf("mail: reply-to: %w", err)
+		}
+	}
+	if m.ID != "" {
+		msg.SetMessageIDWithValue(m.ID)
+	} else {
+		msg.SetMessageID()
+	}
+	msg.SetDate()
+	msg.Subject(m.Subject)
+	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
+	if m.HTML != "" {
+		msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
+	}
+	c, err := gomail.NewClient(s.host, s.opts...)
+	if err != nil {
+		return fmt.Errorf("mail: client: %w", err)
+	}
+	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
+		return fmt.Errorf("mail: send to %s: %w", m.To, err)
+	}
+	return nil
+}
+
+// permanentError marks a failure that retrying cannot fix.
+type permanentError struct{ error }
+
+func (e permanentError) Unwrap() error { return e.error }
+
+func permanent(err error) error { return permanentError{err} }
+
+// IsPermanent reports whether retrying a send is pointless.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
