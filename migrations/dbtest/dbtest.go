@@ -16,6 +16,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"hash/fnv"
@@ -168,7 +169,35 @@ func setup() (*sqlx.DB, string, error) {
 		return nil, "", err
 	}
 	db.SetMaxOpenConns(20)
+	if err := scatterIDs(db); err != nil {
+		return nil, "", err
+	}
 	return db, u, nil
+}
+
+// scatterIDs starts every identity column of the fresh database at a random
+// point, so that ids differ from one run to the next: Redis keys that carry
+// a commune id (sessions, rate limits) then never meet those of an earlier
+// run, and no test can lean on small ids.
+func scatterIDs(db *sqlx.DB) error {
+	var cols []struct {
+		Table  string `db:"table_name"`
+		Column string `db:"column_name"`
+	}
+	err := db.Select(&cols, `SELECT table_name, column_name FROM information_schema.columns
+		WHERE table_schema = 'public' AND is_identity = 'YES' AND data_type = 'bigint' AND table_name NOT LIKE 'river%'`)
+	if err != nil {
+		return err
+	}
+	b := make([]byte, 4)
+	rand.Read(b)
+	start := 1_000_000 + int64(binary.BigEndian.Uint32(b))
+	for _, c := range cols {
+		if _, err := db.Exec(fmt.Sprintf(`ALTER TABLE %q ALTER COLUMN %q RESTART WITH %d`, c.Table, c.Column, start)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // template returns the name of the migrated template database of this
