@@ -35,12 +35,13 @@ func NormalizeEmail(s string) (string, error) {
 	return s, nil
 }
 
-// SplitEmails parses a list of addresses separated by spaces, commas or
-// semicolons, normalised and without duplicates.
+// SplitEmails parses a list of addresses separated by spaces, commas,
+// semicolons or line breaks (a spreadsheet cell may hold one per line),
+// normalised and without duplicates.
 func SplitEmails(s string) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\t' }) {
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\t' || r == '\n' || r == '\r' }) {
 		e, err := NormalizeEmail(f)
 		if err != nil {
 			return nil, &ValidationError{"email", "adresse de messagerie invalide : « " + f + " »"}

@@ -2,11 +2,11 @@ package portal
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"database/sql"
+	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/cookiejar"

@@ -15,9 +15,13 @@ import (
 // keep the parameters they were made with.
 var HashParams = &argon2id.Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 
-// MaxPasswordLength bounds what is hashed, so a huge "password" cannot tie
-// up a core.
-const MaxPasswordLength = 256
+// MaxPasswordLength bounds what is hashed, in bytes, so a huge "password"
+// cannot tie up a core; MaxPasswordChars is the same bound said in
+// characters (at most 4 bytes each).
+const (
+	MaxPasswordLength = 512
+	MaxPasswordChars  = 128
+)
 
 // Hasher hashes and verifies passwords, at most two per core at once, so
 // that a burst of logins costs memory in proportion to the machine, not to
@@ -86,14 +90,13 @@ type PasswordError struct {
 func (e *PasswordError) Error() string { return e.Message }
 
 // CheckNewPassword applies the rules of a new password: at least min
-// characters (not bytes), at most MaxPasswordLength bytes, and the same
-// twice.
+// characters (not bytes), at most MaxPasswordChars, and the same twice.
 func CheckNewPassword(password, confirm string, min int) error {
 	switch n := utf8.RuneCountInString(password); {
 	case n < min:
 		return &PasswordError{"password", fmt.Sprintf("Le mot de passe doit contenir au moins %d caractères (il en contient %d).", min, n)}
-	case len(password) > MaxPasswordLength:
-		return &PasswordError{"password", fmt.Sprintf("Le mot de passe doit contenir au plus %d caractères.", MaxPasswordLength)}
+	case n > MaxPasswordChars:
+		return &PasswordError{"password", fmt.Sprintf("Le mot de passe doit contenir au plus %d caractères.", MaxPasswordChars)}
 	case password != confirm:
 		return &PasswordError{"password_confirm", "Les deux mots de passe ne sont pas identiques."}
 	}

@@ -3,6 +3,7 @@ package account_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -18,8 +19,9 @@ func TestHasher_Hash(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Hash: %v", err)
 		}
-		if !strings.HasPrefix(hash, "$argon2id$v=19$m=19456,t=2,p=1$") {
-			t.Errorf("hash %q: want argon2id with HashParams (m=19456,t=2,p=1)", hash)
+		p := account.HashParams
+		if want := fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$", p.Memory, p.Iterations, p.Parallelism); !strings.HasPrefix(hash, want) {
+			t.Errorf("hash %q: want argon2id with HashParams, %s…", hash, want)
 		}
 		if strings.Contains(hash, "correct horse battery") {
 			t.Errorf("hash %q contains the password", hash)
@@ -111,8 +113,10 @@ func TestCheckNewPassword(t *testing.T) {
 		// Ten accented letters are ten characters although twenty bytes.
 		{"AccentsCountAsOne", "éééééééééé", "éééééééééé", "", ""},
 		{"AccentsTooShort", "ééééééééé", "ééééééééé", "password", "il en contient 9"},
-		{"MaxLength", strings.Repeat("a", account.MaxPasswordLength), strings.Repeat("a", account.MaxPasswordLength), "", ""},
-		{"TooLong", strings.Repeat("a", account.MaxPasswordLength+1), strings.Repeat("a", account.MaxPasswordLength+1), "password", "au plus 256"},
+		{"MaxLength", strings.Repeat("a", account.MaxPasswordChars), strings.Repeat("a", account.MaxPasswordChars), "", ""},
+		{"TooLong", strings.Repeat("a", account.MaxPasswordChars+1), strings.Repeat("a", account.MaxPasswordChars+1), "password", "au plus 128 caractères"},
+		// The widest characters still fit the byte bound that Verify applies.
+		{"MaxLengthWide", strings.Repeat("😀", account.MaxPasswordChars), strings.Repeat("😀", account.MaxPasswordChars), "", ""},
 		{"Mismatch", "bonjour-la-mairie", "bonjour-la-Mairie", "password_confirm", "pas identiques"},
 		{"ConfirmEmpty", "bonjour-la-mairie", "", "password_confirm", "pas identiques"},
 		// Length is reported before the mismatch.

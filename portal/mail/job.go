@@ -48,7 +48,7 @@ func (w *SendWorker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 		return nil
 	}
 	sendErr := w.Sender.Send(ctx, Message{
-		ID:       fmt.Sprintf("<mail-%d-%d@regie>", m.TenantID, m.ID),
+		ID:       fmt.Sprintf("mail-%d-%d@regie", m.TenantID, m.ID),
 		To:       m.To,
 		FromName: m.FromName,
 		ReplyTo:  m.ReplyTo,

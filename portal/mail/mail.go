@@ -18,7 +18,7 @@ import (
 
 // Message is one e-mail ready to go.
 type Message struct {
-	ID       string // Message-ID, stable across retries
+	ID       string // Message-ID without angle brackets, stable across retries
 	To       string
 	FromName string // the commune's name
 	ReplyTo  string // the commune's contact address, if any

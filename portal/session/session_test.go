@@ -49,7 +49,16 @@ func mustCreate(t *testing.T, st *Store, s Session) (string, Session) {
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
+	forget(t, st, created)
 	return token, created
+}
+
+// forget removes a session's keys when the test ends: with the test clock,
+// Redis keeps them for as long as real sessions, up to a month.
+func forget(t *testing.T, st *Store, s Session) {
+	t.Cleanup(func() {
+		st.rdb.Del(context.Background(), key(s.Hash), indexKey(s.Kind, s.TenantID, s.AccountID))
+	})
 }
 
 func hashes(ss []Session) []string {
@@ -71,6 +80,7 @@ func TestStore_Create(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Create: %v", err)
 		}
+		forget(t, st, s)
 		if len(token) < 40 {
 			t.Errorf("token %q: want at least 40 characters (32 random bytes)", token)
 		}

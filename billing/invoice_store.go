@@ -1,0 +1,113 @@
+package billing
+
+import (
+	"context"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/regie/regie/tenant"
+)
+
+const invoiceColumns = `tenant_id, id, family_id, series_id, batch_id, period, number, reference, refdet,
+	own_reference, issue_date, due_date, total_cents, status, content_hash, pdf_key, paid_at, paid_test,
+	cancel_reason, cancelled_at, published_at, created_at, updated_at`
+
+// InvoiceByID returns an invoice.
+func InvoiceByID(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64) (Invoice, error) {
+	const sel = `SELECT ` + invoiceColumns + ` FROM invoices WHERE tenant_id = $1 AND id = $2`
+	var i Invoice
+	err := sqlx.GetContext(ctx, q, &i, sel, tid, id)
+	return i, mapErr(err)
+}
+
+// InvoiceByReference returns the invoice with that reference.
+func InvoiceByReference(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, reference string) (Invoice, error) {
+	const sel = `SELECT ` + invoiceColumns + ` FROM invoices WHERE tenant_id = $1 AND reference = $2`
+	var i Invoice
+	err := sqlx.GetContext(ctx, q, &i, sel, tid, reference)
+	return i, mapErr(err)
+}
+
+// InvoiceLines returns the lines of an invoice in order.
+func InvoiceLines(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, invoiceID int64) ([]Line, error) {
+	const sel = `SELECT position, label, quantity_milli, unit_price_cents, total_cents FROM invoice_lines
+		WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY position`
+	var ls []Line
+	err := sqlx.SelectContext(ctx, q, &ls, sel, tid, invoiceID)
+	return ls, err
+}
+
+// AccountInvoice is an invoice as an account lists it: with its family and
+// series names.
+type AccountInvoice struct {
+	Invoice
+	FamilyName  string `db:"family_name"`
+	SeriesLabel string `db:"series_label"`
+}
+
+const accountInvoiceSelect = `SELECT i.tenant_id, i.id, i.family_id, i.series_id, i.batch_id, i.period, i.number, i.reference,
+	i.refdet, i.own_reference, i.issue_date, i.due_date, i.total_cents, i.status, i.content_hash, i.pdf_key, i.paid_at,
+	i.paid_test, i.cancel_reason, i.cancelled_at, i.published_at, i.created_at, i.updated_at,
+	f.name AS family_name, s.label AS series_label
+	FROM family_emails e
+	JOIN invoices i ON i.tenant_id = e.tenant_id AND i.family_id = e.family_id
+	JOIN families f ON f.tenant_id = i.tenant_id AND f.id = i.family_id
+	JOIN series s ON s.tenant_id = i.tenant_id AND s.id = i.series_id
+	WHERE e.tenant_id = $1 AND e.email = $2 AND i.status <> 'draft'`
+
+// AccountInvoices returns the published, paid and cancelled invoices of
+// every family that lists the address, newest period first: "Mes factures",
+// in one query (family_emails_by_email, then invoices_by_family).
+func AccountInvoices(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, email string) ([]AccountInvoice, error) {
+	var out []AccountInvoice
+	err := sqlx.SelectContext(ctx, q, &out, accountInvoiceSelect+` ORDER BY i.period DESC, i.id DESC`, tid, email)
+	return out, err
+}
+
+// AccountInvoiceByID returns one invoice when a family of the address owns
+// it, else ErrNotFound (whoever owns it, in this commune or another).
+func AccountInvoiceByID(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, email string, id int64) (AccountInvoice, error) {
+	var out AccountInvoice
+	err := sqlx.GetContext(ctx, q, &out, accountInvoiceSelect+` AND i.id = $3`, tid, email, id)
+	return out, mapErr(err)
+}
+
+// SetPDFKey records where the invoice's PDF is stored.
+func SetPDFKey(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64, key string) error {
+	const upd = `UPDATE invoices SET pdf_key = $3 WHERE tenant_id = $1 AND id = $2`
+	_, err := q.ExecContext(ctx, upd, tid, id, key)
+	return err
+}
+
+// FamilyStatus is an invoice's state in the words families read, on the
+// list and on the detail.
+type FamilyStatus string
+
+// The statuses families read (DESIGN.md "Invoice status").
+const (
+	StatusDue       FamilyStatus = "À payer"
+	StatusLate      FamilyStatus = "En retard"
+	StatusPending   FamilyStatus = "Paiement en cours"
+	StatusPaid      FamilyStatus = "Payée"
+	StatusPaidTest  FamilyStatus = "Payée (test)"
+	StatusCancelled FamilyStatus = "Annulée"
+)
+
+// StatusFor says where an invoice stands for its family on day today;
+// paying reports a payment attempt that may still complete.
+func StatusFor(i Invoice, today time.Time, paying bool) FamilyStatus {
+	switch {
+	case i.Status == Cancelled:
+		return StatusCancelled
+	case i.Status == Paid && i.PaidTest:
+		return StatusPaidTest
+	case i.Status == Paid:
+		return StatusPaid
+	case paying:
+		return StatusPending
+	case i.Overdue(today):
+		return StatusLate
+	}
+	return StatusDue
+}
