@@ -1,6 +1,7 @@
 package docstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -44,8 +45,17 @@ func NewS3(ctx context.Context, u *url.URL) (*S3, error) {
 	return &S3{client: client, bucket: u.Host}, nil
 }
 
-// Put implements Store.
+// Put implements Store. The SDK signs the payload, which needs a body it
+// can read twice: anything else is read into memory first (documents are
+// invoices and logos, small).
 func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
+	if _, ok := r.(io.ReadSeeker); !ok {
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return fmt.Errorf("docstore: put %s: %w", key, err)
+		}
+		r, size = bytes.NewReader(b), int64(len(b))
+	}
 	in := &s3.PutObjectInput{Bucket: &s.bucket, Key: &key, Body: r, ContentType: &contentType}
 	if size >= 0 {
 		in.ContentLength = &size

@@ -1,5 +1,6 @@
 // Package pdf renders invoices as A4 PDF documents: real, searchable text
-// in the Go fonts (BSD licence, embedded in the binary), the commune's name,
+// in the Go Regular font (BSD licence, embedded in the binary and subset in
+// each document), the commune's name,
 // address and logo, the family's address, the lines and the total. Output
 // is deterministic: the same invoice gives the same bytes.
 package pdf
@@ -11,7 +12,7 @@ import (
 	"time"
 
 	"github.com/go-pdf/fpdf"
-	"golang.org/x/image/font/gofont/gobold"
+
 	"golang.org/x/image/font/gofont/goregular"
 
 	"github.com/regie/regie/billing"
@@ -66,7 +67,7 @@ func newDoc(title string) *fpdf.Fpdf {
 	d.SetAutoPageBreak(true, 20)
 	d.SetMargins(18, 15, 18)
 	d.AddUTF8FontFromBytes("Go", "", goregular.TTF)
-	d.AddUTF8FontFromBytes("Go", "B", gobold.TTF)
+	// d.AddUTF8FontFromBytes("Go", "", gobold.TTF)
 	return d
 }
 
@@ -78,7 +79,7 @@ func Render(w io.Writer, inv Invoice) error {
 
 	// what the document is
 	d.SetXY(118, 15)
-	d.SetFont("Go", "B", 16)
+	d.SetFont("Go", "", 16)
 	d.CellFormat(74, 8, "Facture", "", 2, "R", false, 0, "")
 	d.SetFont("Go", "", 10)
 	for _, l := range [][2]string{
@@ -94,7 +95,7 @@ func Render(w io.Writer, inv Invoice) error {
 
 	// the family, where a window envelope shows it
 	d.SetXY(110, 58)
-	d.SetFont("Go", "B", 11)
+	d.SetFont("Go", "", 11)
 	d.MultiCell(82, 5.5, inv.Family.Name, "", "L", false)
 	d.SetFont("Go", "", 10)
 	for _, l := range []string{inv.Family.Address, join(inv.Family.PostalCode, inv.Family.City)} {
@@ -112,7 +113,7 @@ func Render(w io.Writer, inv Invoice) error {
 	// the lines
 	d.SetY(100)
 	widths := []float64{92, 24, 29, 29}
-	d.SetFont("Go", "B", 10)
+	d.SetFont("Go", "", 10)
 	d.SetFillColor(235, 235, 235)
 	for i, h := range []string{"Désignation", "Quantité", "Prix unitaire", "Montant"} {
 		align := "R"
@@ -129,7 +130,7 @@ func Render(w io.Writer, inv Invoice) error {
 		d.CellFormat(widths[2], 6.5, billing.FormatEuros(l.UnitPriceCents), "", 0, "R", false, 0, "")
 		d.CellFormat(widths[3], 6.5, billing.FormatEuros(l.TotalCents), "", 1, "R", false, 0, "")
 	}
-	d.SetFont("Go", "B", 11)
+	d.SetFont("Go", "", 11)
 	d.CellFormat(widths[0]+widths[1]+widths[2], 9, "Total à payer", "T", 0, "R", false, 0, "")
 	d.CellFormat(widths[3], 9, billing.FormatEuros(inv.TotalCents), "T", 1, "R", false, 0, "")
 
@@ -158,7 +159,7 @@ func header(d *fpdf.Fpdf, c Commune) {
 		}
 	}
 	d.SetXY(x, y)
-	d.SetFont("Go", "B", 13)
+	d.SetFont("Go", "", 13)
 	d.MultiCell(90, 6, c.Name, "", "L", false)
 	d.SetFont("Go", "", 9)
 	for _, l := range []string{c.Address, c.Email, c.Phone} {

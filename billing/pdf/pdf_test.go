@@ -2,7 +2,11 @@ package pdf
 
 import (
 	"bytes"
+	"image"
+	pngenc "image/png"
 	"io"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,5 +51,70 @@ func TestRender_Deterministic(t *testing.T) {
 	}
 	if !bytes.Equal(a.Bytes(), b.Bytes()) {
 		t.Fatal("two renderings of the same invoice differ")
+	}
+}
+
+// pdfText extracts the text of a PDF with poppler's pdftotext (installed by
+// `make test`).
+func pdfText(t *testing.T, doc []byte) string {
+	t.Helper()
+	if _, err := exec.LookPath("pdftotext"); err != nil {
+		t.Fatal("pdftotext is missing: apt-get install poppler-utils (make test installs it)")
+	}
+	cmd := exec.Command("pdftotext", "-layout", "-enc", "UTF-8", "-", "-")
+	cmd.Stdin = bytes.NewReader(doc)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("pdftotext: %v", err)
+	}
+	return string(out)
+}
+
+func TestRender_Text(t *testing.T) {
+	inv := sample()
+	inv.Family.Name = "Famille Yılmaz-Œuvray" // beyond Windows-1252
+	inv.Lines = append(inv.Lines, billing.Line{Position: 2, Label: "Garderie du soir (heures)", QuantityMilli: 2500, UnitPriceCents: 123456, TotalCents: 308640})
+	inv.TotalCents = 3750 + 308640
+	var buf bytes.Buffer
+	if err := Render(&buf, inv); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(buf.Bytes(), []byte("%PDF-")) {
+		t.Fatal("not a PDF")
+	}
+	text := pdfText(t, buf.Bytes())
+	for _, want := range []string{
+		"2015-RS-00-8001516", "Mairie de Démonstration", "Famille Yılmaz-Œuvray", "12 rue des Écoles", "84000 Démonstration",
+		"octobre 2015", "30/11/2015", "Repas", "15", "2,50 €", "37,50 €", "2,5", "1 234,56 €", "3 086,40 €", "3 123,90 €",
+		"Payable en ligne sur http://demo.localhost:8080 — identifiant collectivité 001964",
+	} {
+		// pdftotext renders no-break spaces as spaces
+		if !strings.Contains(strings.ReplaceAll(text, "\u00a0", " "), want) {
+			t.Errorf("PDF text lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestRender_Logo(t *testing.T) {
+	inv := sample()
+	img := image.NewRGBA(image.Rect(0, 0, 40, 20))
+	var png bytes.Buffer
+	if err := pngenc.Encode(&png, img); err != nil {
+		t.Fatal(err)
+	}
+	inv.Commune.Logo, inv.Commune.LogoType = png.Bytes(), "PNG"
+	var with, broken bytes.Buffer
+	if err := Render(&with, inv); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(with.Bytes(), []byte("/Subtype /Image")) {
+		t.Error("the logo is not in the PDF")
+	}
+	inv.Commune.Logo = []byte("not a png")
+	if err := Render(&broken, inv); err != nil {
+		t.Fatalf("a broken logo stopped the invoice: %v", err)
+	}
+	if !strings.Contains(pdfText(t, broken.Bytes()), "37,50") {
+		t.Error("invoice with a broken logo lacks its total")
 	}
 }

@@ -3,7 +3,8 @@
 # the tests read, as export lines: PostgreSQL and Redis (the servers named by
 # REGIE_TEST_DATABASE_URL / REGIE_TEST_REDIS_URL, or the ones on the default
 # ports, or throwaway ones started here, installing the Debian packages when
-# root), a C compiler for the race detector, versitygw for the S3 tests.
+# root), a C compiler for the race detector, pdftotext for the PDF tests, and
+# versitygw (an S3 server, go-installed) for the S3 tests.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . deploy/local/lib.sh
@@ -12,6 +13,8 @@ mkdir -p "$data"
 
 # C compiler: the race detector needs cgo.
 command -v gcc >/dev/null || apt_install gcc libc6-dev
+# PDF text checks.
+command -v pdftotext >/dev/null || apt_install poppler-utils
 
 # PostgreSQL client (to probe) and server.
 command -v psql >/dev/null || apt_install postgresql-client
@@ -43,3 +46,20 @@ if [ -z "$rd" ]; then
   fi
 fi
 echo "export REGIE_TEST_REDIS_URL='$rd'"
+
+# S3: versitygw over a folder; a bucket is a sub-folder.
+gobin=$(go env GOPATH)/bin
+if [ ! -x "$gobin/versitygw" ]; then
+  say "installing versitygw (go install, about a minute the first time)"
+  go install github.com/versity/versitygw/cmd/versitygw@v1.8.0 >&2 || die "could not install versitygw"
+fi
+mkdir -p "$data/s3/regie-test"
+if ! port_open 57070; then
+  say "starting versitygw on 127.0.0.1:57070"
+  ROOT_ACCESS_KEY=regie-test ROOT_SECRET_KEY=regie-test-secret nohup "$gobin/versitygw" --port 127.0.0.1:57070 \
+    posix "$(pwd)/$data/s3" >"$data/versitygw.log" 2>&1 &
+  for _ in $(seq 100); do port_open 57070 && break; sleep 0.1; done
+  port_open 57070 || die "versitygw did not start (see $data/versitygw.log)"
+fi
+echo "export REGIE_TEST_S3_URL='s3://regie-test?endpoint=http://127.0.0.1:57070&region=us-east-1&path_style=true'"
+echo "export AWS_ACCESS_KEY_ID=regie-test AWS_SECRET_ACCESS_KEY=regie-test-secret"
