@@ -55,7 +55,7 @@ func (r ImportRow) invoiceKey() string {
 	if r.Reference != "" {
 		return "r:" + r.Reference
 	}
-	return "f:" + r.FamilyRef + "\x00" + r.SeriesCode + "\x00" + r.Period.Format("2006-01")
+	return "f:" + r.FamilyRef + "\x1f" + r.SeriesCode + "\x1f" + r.Period.Format("2006-01") // unit separators: no NUL in COPY
 }
 
 // The columns of the import file, by their canonical names (headers are

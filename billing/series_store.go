@@ -53,3 +53,11 @@ func reserveNumbers(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, serie
 	err := sqlx.GetContext(ctx, q, &first, upd, tid, seriesID, n)
 	return first, mapErr(err)
 }
+
+// SeriesByID returns a series.
+func SeriesByID(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64) (Series, error) {
+	const sel = `SELECT ` + seriesColumns + ` FROM series WHERE tenant_id = $1 AND id = $2`
+	var s Series
+	err := sqlx.GetContext(ctx, q, &s, sel, tid, id)
+	return s, mapErr(err)
+}

@@ -1,35 +1,242 @@
 package portal
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/regie/regie/billing"
+	"github.com/regie/regie/billing/docstore"
+	"github.com/regie/regie/billing/pdf"
 	"github.com/regie/regie/tenant"
 )
+
+// invoiceRow is an invoice as "Mes factures" and its detail show it.
+type invoiceRow struct {
+	ID          int64
+	Reference   string
+	Family      string
+	Series      string
+	Period      string
+	Amount      string
+	IssueDate   string
+	DueDate     string
+	Status      billing.FamilyStatus
+	StatusClass string
+	Cancelled   string // the reason, when cancelled
+}
+
+func (s *Server) invoiceRow(i billing.AccountInvoice, today time.Time) invoiceRow {
+	st := billing.StatusFor(i.Invoice, today, false)
+	r := invoiceRow{
+		ID: i.ID, Reference: i.Ref(), Family: i.FamilyName, Series: i.SeriesLabel,
+		Period: billing.PeriodLabel(i.Period), Amount: billing.FormatEuros(i.TotalCents),
+		DueDate: i.DueDate.Format("02/01/2006"), Status: st, StatusClass: statusClass[st],
+	}
+	if i.IssueDate != nil {
+		r.IssueDate = i.IssueDate.Format("02/01/2006")
+	}
+	if st == billing.StatusCancelled {
+		r.Cancelled = i.CancelReason
+	}
+	return r
+}
+
+var statusClass = map[billing.FamilyStatus]string{
+	billing.StatusDue: "due", billing.StatusLate: "late", billing.StatusPending: "pending",
+	billing.StatusPaid: "paid", billing.StatusPaidTest: "paid", billing.StatusCancelled: "cancelled",
+}
 
 // invoicesView is the data of "Mes factures".
 type invoicesView struct {
 	Page
-	Families []billing.Family
+	Invoices     []invoiceRow
+	ManyFamilies bool
+	Families     []billing.Family
 }
 
 // invoicesPage lists the invoices of every family that lists the account's
-// address.
+// address, newest first, in one query.
 func (s *Server) invoicesPage(c *gin.Context) {
 	ctx := c.Request.Context()
 	sess, _ := familyFrom(c)
 	v := invoicesView{Page: s.page(c, "Mes factures")}
+	var list []billing.AccountInvoice
 	err := tenant.WithTx(ctx, s.db, sess.TenantID, func(tx *sqlx.Tx) error {
 		var err error
-		v.Families, err = billing.FamiliesByEmail(ctx, tx, sess.TenantID, sess.Email)
+		if list, err = billing.AccountInvoices(ctx, tx, sess.TenantID, sess.Email); err != nil {
+			return err
+		}
+		if len(list) == 0 {
+			v.Families, err = billing.FamiliesByEmail(ctx, tx, sess.TenantID, sess.Email)
+		}
 		return err
 	})
 	if err != nil {
 		s.renderError(c, err)
 		return
 	}
+	today := billing.Today(s.now())
+	families := map[int64]bool{}
+	for _, i := range list {
+		v.Invoices = append(v.Invoices, s.invoiceRow(i, today))
+		families[i.FamilyID] = true
+	}
+	v.ManyFamilies = len(families) > 1
 	s.render(c, http.StatusOK, "invoices.html", v)
+}
+
+// invoiceView is the data of one invoice's page.
+type invoiceView struct {
+	Page
+	Invoice invoiceRow
+	Lines   []lineRow
+}
+
+type lineRow struct {
+	Label, Quantity, UnitPrice, Total string
+}
+
+// accountInvoice loads the invoice of the URL when a family of the account
+// owns it. Any other id, of this commune or another, is a 404.
+func (s *Server) accountInvoice(c *gin.Context, fn func(tx *sqlx.Tx, inv billing.AccountInvoice) error) error {
+	ctx := c.Request.Context()
+	sess, _ := familyFrom(c)
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return errNotFound
+	}
+	return tenant.WithTx(ctx, s.db, sess.TenantID, func(tx *sqlx.Tx) error {
+		inv, err := billing.AccountInvoiceByID(ctx, tx, sess.TenantID, sess.Email, id)
+		if errors.Is(err, billing.ErrNotFound) {
+			return errNotFound
+		}
+		if err != nil {
+			return err
+		}
+		return fn(tx, inv)
+	})
+}
+
+// invoicePage shows one invoice with its lines.
+func (s *Server) invoicePage(c *gin.Context) {
+	ctx := c.Request.Context()
+	var v invoiceView
+	err := s.accountInvoice(c, func(tx *sqlx.Tx, inv billing.AccountInvoice) error {
+		lines, err := billing.InvoiceLines(ctx, tx, inv.TenantID, inv.ID)
+		if err != nil {
+			return err
+		}
+		v = invoiceView{Page: s.page(c, "Facture "+inv.Ref()), Invoice: s.invoiceRow(inv, billing.Today(s.now()))}
+		for _, l := range lines {
+			v.Lines = append(v.Lines, lineRow{l.Label, billing.FormatQuantity(l.QuantityMilli), billing.FormatEuros(l.UnitPriceCents), billing.FormatEuros(l.TotalCents)})
+		}
+		return nil
+	})
+	if err != nil {
+		s.renderError(c, err)
+		return
+	}
+	s.render(c, http.StatusOK, "invoice.html", v)
+}
+
+// invoicePDF streams the invoice's PDF. PDFs are rendered when first asked
+// for, then stored: rendering costs about 2 ms of CPU (see billing/pdf's
+// benchmark), too much to do for a whole batch at publication.
+func (s *Server) invoicePDF(c *gin.Context) {
+	ctx := c.Request.Context()
+	t, _ := tenant.FromContext(ctx)
+	var key, ref string
+	err := s.accountInvoice(c, func(tx *sqlx.Tx, inv billing.AccountInvoice) error {
+		ref = inv.Ref()
+		if inv.PDFKey != "" {
+			key = inv.PDFKey
+			return nil
+		}
+		var err error
+		key, err = s.renderInvoicePDF(ctx, tx, t, inv)
+		return err
+	})
+	if err != nil {
+		s.renderError(c, err)
+		return
+	}
+	rc, info, err := s.docs.Get(ctx, key)
+	if err != nil {
+		s.renderError(c, fmt.Errorf("invoice PDF %s: %w", key, err))
+		return
+	}
+	defer rc.Close()
+	c.Header("Content-Disposition", fmt.Sprintf(`inline; filename="facture-%s.pdf"`, ref))
+	c.Header("Cache-Control", "private, no-store")
+	c.DataFromReader(http.StatusOK, info.Size, "application/pdf", rc, nil)
+}
+
+// renderInvoicePDF renders, stores and records an invoice's PDF, and
+// returns its key. Rendering is deterministic, so two first requests at
+// once store the same bytes.
+func (s *Server) renderInvoicePDF(ctx context.Context, tx *sqlx.Tx, t tenant.Tenant, inv billing.AccountInvoice) (string, error) {
+	fam, err := billing.FamilyByID(ctx, tx, t.ID, inv.FamilyID)
+	if err != nil {
+		return "", err
+	}
+	series, err := billing.SeriesByID(ctx, tx, t.ID, inv.SeriesID)
+	if err != nil {
+		return "", err
+	}
+	lines, err := billing.InvoiceLines(ctx, tx, t.ID, inv.ID)
+	if err != nil {
+		return "", err
+	}
+	doc := pdf.Invoice{
+		Commune:     s.pdfCommune(ctx, t),
+		Family:      pdf.Family{Ref: fam.Ref, Name: fam.Name, Address: fam.Address, PostalCode: fam.PostalCode, City: fam.City},
+		Reference:   inv.Ref(),
+		SeriesLabel: series.Label,
+		Period:      inv.Period,
+		DueDate:     inv.DueDate,
+		Lines:       lines,
+		TotalCents:  inv.TotalCents,
+		PortalURL:   s.communeURL(t, ""),
+		Numcli:      series.NumcliOr(t.Numcli),
+	}
+	if inv.IssueDate != nil {
+		doc.IssueDate = *inv.IssueDate
+	}
+	var buf bytes.Buffer
+	if err := pdf.Render(&buf, doc); err != nil {
+		return "", err
+	}
+	key := docstore.InvoiceKey(t.ID, inv.ID)
+	if err := s.docs.Put(ctx, key, bytes.NewReader(buf.Bytes()), int64(buf.Len()), "application/pdf"); err != nil {
+		return "", err
+	}
+	return key, billing.SetPDFKey(ctx, tx, t.ID, inv.ID, key)
+}
+
+// pdfCommune is the issuer block of a commune's documents, logo included
+// when it has one.
+func (s *Server) pdfCommune(ctx context.Context, t tenant.Tenant) pdf.Commune {
+	c := pdf.Commune{Name: t.Name, Address: t.PostalAddress, Email: t.ContactEmail, Phone: t.ContactPhone}
+	if t.LogoKey == "" {
+		return c
+	}
+	rc, info, err := s.docs.Get(ctx, t.LogoKey)
+	if err != nil {
+		logger(ctx).Warn("logo unavailable for a PDF", "key", t.LogoKey, "err", err)
+		return c
+	}
+	defer rc.Close()
+	if c.Logo, err = io.ReadAll(io.LimitReader(rc, 2<<20)); err == nil {
+		c.LogoType = map[string]string{"image/png": "PNG", "image/jpeg": "JPG"}[info.ContentType]
+	}
+	return c
 }

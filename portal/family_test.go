@@ -50,7 +50,7 @@ func activate(t *testing.T, e *env, tn tenant.Tenant, addr, password string) *br
 	b := e.browser(t, tn)
 	res, body := b.post("/activation", url.Values{"email": {addr}})
 	expect(t, res, body, http.StatusSeeOther, "/activation?envoye=1")
-	link := e.mailedLink(t, addr, len(e.box.To(addr))+1)
+	link := e.mailedLink(t, addr, e.linksTo(addr)+1)
 	res, body = b.post(link, url.Values{"password": {password}, "password_confirm": {password}})
 	expect(t, res, body, http.StatusSeeOther, "/")
 	return b

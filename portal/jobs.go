@@ -27,10 +27,13 @@ type WorkerDeps struct {
 	Log     *slog.Logger
 }
 
-// AddWorkers registers the portal's job workers: sending mails and turning
-// activation and reset requests into mails.
+// AddWorkers registers the portal's job workers: sending mails, and turning
+// activation and reset requests and publications into mails.
 func AddWorkers(w *river.Workers, d WorkerDeps) error {
 	if err := river.AddWorkerSafely(w, &mail.SendWorker{DB: d.DB, Sender: d.Sender}); err != nil {
+		return err
+	}
+	if err := river.AddWorkerSafely(w, &publishedWorker{d: d}); err != nil {
 		return err
 	}
 	return river.AddWorkerSafely(w, &linkRequestWorker{d: d})

@@ -44,6 +44,8 @@ func (s *Server) routes() error {
 	open.GET("/accessibilite", s.legalPage(accessibilityStatement))
 	family := open.Group("/", s.requireFamily)
 	family.GET("/factures", s.invoicesPage)
+	family.GET("/factures/:id", s.invoicePage)
+	family.GET("/factures/:id/pdf", s.invoicePDF)
 	family.GET("/compte", s.accountPage)
 	family.POST("/compte/mot-de-passe", s.changePassword)
 	family.POST("/compte/notifications", s.setNotifications)

@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 
+	"github.com/regie/regie/billing/docstore"
 	"github.com/regie/regie/portal/account"
 	"github.com/regie/regie/portal/session"
 	"github.com/regie/regie/tenant"
@@ -48,6 +49,8 @@ type Deps struct {
 	// Jobs inserts background jobs (mails, link requests) in the
 	// transaction of the change that causes them.
 	Jobs *river.Client[*sql.Tx]
+	// Docs stores invoice PDFs and logos.
+	Docs docstore.Store
 	Log  *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -62,6 +65,7 @@ type Server struct {
 	tenants  *tenant.Store
 	resolver *tenant.Resolver
 	jobs     *river.Client[*sql.Tx]
+	docs     docstore.Store
 	log      *slog.Logger
 	now      func() time.Time
 	views    *views
@@ -102,6 +106,7 @@ func New(opts Options, deps Deps) (*Server, error) {
 		tenants:  deps.Tenants,
 		resolver: deps.Resolver,
 		jobs:     deps.Jobs,
+		docs:     deps.Docs,
 		log:      deps.Log,
 		now:      deps.Now,
 		views:    v,

@@ -1,11 +1,13 @@
 package portal
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 
@@ -16,7 +18,14 @@ import (
 	"github.com/regie/regie/tenant/tenanttest"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+func TestMain(m *testing.M) {
+	dbtest.Main(m, func() {
+		if theEnv != nil {
+			theEnv.jobs.Stop(context.Background()) //nolint:errcheck // the process ends
+			os.RemoveAll(theEnv.docsDir)
+		}
+	})
+}
 
 // fixture is a portal on the test databases with two communes, A and B.
 type fixture struct {

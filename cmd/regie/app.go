@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 
+	"github.com/regie/regie/billing/docstore"
 	"github.com/regie/regie/migrations"
 	"github.com/regie/regie/portal"
 	"github.com/regie/regie/portal/mail"
@@ -35,6 +36,7 @@ type app struct {
 	tenants  *tenant.Store
 	resolver *tenant.Resolver
 	jobs     *river.Client[*sql.Tx]
+	docs     docstore.Store
 	web      *portal.Server
 	// handler is what the HTTP server serves: the portal, wrapped by the
 	// demo to add its mailbox.
@@ -107,6 +109,9 @@ func newApp(ctx context.Context, cfg config, logw io.Writer, opts appOptions) (_
 	if a.rdb, err = openRedis(cfg.RedisURL); err != nil {
 		return nil, err
 	}
+	if a.docs, err = docstore.Open(ctx, cfg.StorageURL); err != nil {
+		return nil, err
+	}
 	a.tenants = tenant.NewStore(a.db)
 	a.resolver = tenant.NewResolver(a.tenants, a.rdb, log)
 	if a.jobs, err = a.newJobs(opts); err != nil {
@@ -124,6 +129,7 @@ func newApp(ctx context.Context, cfg config, logw io.Writer, opts appOptions) (_
 		Tenants:  a.tenants,
 		Resolver: a.resolver,
 		Jobs:     a.jobs,
+		Docs:     a.docs,
 		Log:      log,
 	})
 	if err != nil {

@@ -68,6 +68,14 @@ func cmdDemo(ctx context.Context, args []string, env func(string) string, stdout
 		return fmt.Errorf("mail catcher: %w", err)
 	}
 	defer mailbox.Close()
+	docs, err := filepath.Abs(filepath.Join(demoDir, "docs"))
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(docs); err != nil {
+		return err
+	}
+	cfg.StorageURL = "file://" + docs
 	cfg.RedisURL = "redis://" + mr.Addr() + "/0"
 	cfg.SMTPURL = mailbox.URL()
 	cfg.Secret = "demo-secret-not-for-production-use-0123456789"

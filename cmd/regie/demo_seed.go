@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"embed"
+	"fmt"
 
 	"github.com/jmoiron/sqlx"
 
@@ -9,61 +12,70 @@ import (
 	"github.com/regie/regie/tenant"
 )
 
-// seedDemo fills the demo database with the two communes of the walkthrough
-// and their families.
+// demodata holds the CSV files the demo imports, exactly as a town hall
+// would: one in UTF-8 with ";", one exported from Excel in Windows-1252,
+// one with "," and decimal points.
+//
+//go:embed demodata/*.csv
+var demodata embed.FS
+
+// demoCommune is a commune of the walkthrough and what it imports.
+type demoCommune struct {
+	t      tenant.Tenant
+	series []billing.Series
+	files  []string // imported and published in this order
+}
+
+var demoCommunes = []demoCommune{
+	{
+		t: tenant.Tenant{
+			Slug: "demo", Name: "Mairie de Démonstration", Numcli: "001964",
+			Protocol: tenant.ProtocolPayFiP, Mode: tenant.ModeTest,
+			Branding: tenant.Branding{
+				ContactEmail:  "mairie@demo.example.fr",
+				ContactPhone:  "01 23 45 67 89",
+				PostalAddress: "1 place de la Mairie, 84000 Démonstration",
+			},
+		},
+		series: []billing.Series{
+			{Code: "RS", Label: "Restauration scolaire", Pattern: "{exer}-RS-00-{numero:7}", NextNumber: 8001516},
+			{Code: "AP", Label: "Accueil périscolaire", Pattern: "{exer}-AP-00-{numero:7}", NextNumber: 3000001, Numcli: ptr("001965")},
+		},
+		// the first file holds only the seed invoice, so that it takes
+		// number 8001516: 2015-RS-00-8001516
+		files: []string{"demo-1-2015.csv", "demo-2-2026.csv"},
+	},
+	{
+		t: tenant.Tenant{
+			Slug: "villes-sur-auzon", Name: "Mairie de Villes-sur-Auzon", Numcli: "002741",
+			Protocol: tenant.ProtocolPayFiP, Mode: tenant.ModeTest,
+			Branding: tenant.Branding{
+				AccentColor:   "#8a3b12",
+				ContactEmail:  "accueil@villes-sur-auzon.example.fr",
+				ContactPhone:  "04 90 61 82 05",
+				PostalAddress: "Place de la Mairie, 84570 Villes-sur-Auzon",
+			},
+		},
+		series: []billing.Series{
+			{Code: "CA", Label: "Cantine", Pattern: "VSA-{exer}-CA-{numero:6}", NextNumber: 1},
+		},
+		files: []string{"villes-sur-auzon-2026.csv"},
+	},
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// seedDemo creates the demo's communes and series and imports their files
+// through the same code as `regie import --publish`.
 func seedDemo(ctx context.Context, a *app) error {
-	communes := []struct {
-		t        tenant.Tenant
-		families []billing.Family
-	}{
-		{
-			t: tenant.Tenant{
-				Slug: "demo", Name: "Mairie de Démonstration", Numcli: "001964",
-				Protocol: tenant.ProtocolPayFiP, Mode: tenant.ModeTest,
-				Branding: tenant.Branding{
-					ContactEmail:  "mairie@demo.example.fr",
-					ContactPhone:  "01 23 45 67 89",
-					PostalAddress: "1 place de la Mairie, 84000 Démonstration",
-				},
-			},
-			families: []billing.Family{
-				{Ref: "F0001", Name: "Famille Martin", Address: "12 rue des Écoles", PostalCode: "84000", City: "Démonstration",
-					Emails: []string{"famille.martin@example.fr"}},
-				{Ref: "F0002", Name: "Famille Durand", Address: "3 chemin du Moulin", PostalCode: "84000", City: "Démonstration",
-					Emails: []string{"claire.durand@example.fr", "paul.durand@example.fr"}},
-				{Ref: "F0003", Name: "Famille Petit", Address: "8 avenue de la Gare", PostalCode: "84000", City: "Démonstration",
-					Emails: []string{"famille.petit@example.fr", "mamie.roux@example.fr"}},
-				{Ref: "F0004", Name: "Famille Roux", Address: "5 impasse des Lilas", PostalCode: "84000", City: "Démonstration",
-					Emails: []string{"mamie.roux@example.fr"}},
-			},
-		},
-		{
-			t: tenant.Tenant{
-				Slug: "villes-sur-auzon", Name: "Mairie de Villes-sur-Auzon", Numcli: "002741",
-				Protocol: tenant.ProtocolPayFiP, Mode: tenant.ModeTest,
-				Branding: tenant.Branding{
-					AccentColor:   "#8a3b12",
-					ContactEmail:  "accueil@villes-sur-auzon.example.fr",
-					ContactPhone:  "04 90 61 82 05",
-					PostalAddress: "Place de la Mairie, 84570 Villes-sur-Auzon",
-				},
-			},
-			families: []billing.Family{
-				{Ref: "VSA-101", Name: "Famille Garcia", Address: "2 rue du Ventoux", PostalCode: "84570", City: "Villes-sur-Auzon",
-					Emails: []string{"garcia.famille@example.fr"}},
-				{Ref: "VSA-102", Name: "Famille Moreau", Address: "14 route de Mormoiron", PostalCode: "84570", City: "Villes-sur-Auzon",
-					Emails: []string{"moreau@example.fr"}},
-			},
-		},
-	}
-	for _, c := range communes {
+	for _, c := range demoCommunes {
 		t, err := a.tenants.Create(ctx, c.t)
 		if err != nil {
 			return err
 		}
 		err = tenant.WithTx(ctx, a.db, t.ID, func(tx *sqlx.Tx) error {
-			for _, f := range c.families {
-				if _, err := billing.SaveFamily(ctx, tx, t.ID, f); err != nil {
+			for _, s := range c.series {
+				if _, err := billing.CreateSeries(ctx, tx, t.ID, s); err != nil {
 					return err
 				}
 			}
@@ -71,6 +83,19 @@ func seedDemo(ctx context.Context, a *app) error {
 		})
 		if err != nil {
 			return err
+		}
+		for _, name := range c.files {
+			b, err := demodata.ReadFile("demodata/" + name)
+			if err != nil {
+				return err
+			}
+			res, _, err := importFile(ctx, a.db, a.jobs, t, bytes.NewReader(b), name, importOptions{publish: true})
+			if err != nil {
+				for _, e := range res.Errors {
+					err = fmt.Errorf("%w\n%s", err, e)
+				}
+				return fmt.Errorf("%s: %w", name, err)
+			}
 		}
 	}
 	return nil

@@ -43,6 +43,11 @@ commands:
   demo                   the whole product with embedded defaults
   tenant create|list|suspend|resume
                          manage communes
+  series create          invoice series of a commune
+  import [--dry-run] [--publish] FILE.csv
+                         import invoice lines, all or nothing
+  publish --batch ID     publish an imported batch
+  invoice cancel         cancel an unpaid invoice
 
 Configuration comes from REGIE_* environment variables (see README.md).`
 
@@ -64,6 +69,14 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		return cmdDemo(ctx, rest, env, stdout, stderr)
 	case "tenant":
 		return cmdTenant(ctx, rest, env, stdout, stderr)
+	case "series":
+		return cmdSeries(ctx, rest, env, stdout, stderr)
+	case "import":
+		return cmdImport(ctx, rest, env, stdout, stderr)
+	case "publish":
+		return cmdPublish(ctx, rest, env, stdout, stderr)
+	case "invoice":
+		return cmdInvoice(ctx, rest, env, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

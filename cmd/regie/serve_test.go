@@ -23,6 +23,7 @@ func TestServe_BootsAndShutsDown(t *testing.T) {
 	env["REGIE_BASE_URL"] = "http://localhost:8080"
 	env["REGIE_DATABASE_URL"] = dbtest.URL(t)
 	env["REGIE_REDIS_URL"] = dbtest.RedisURL(t)
+	env["REGIE_STORAGE_URL"] = "file://" + t.TempDir()
 	cfg, err := loadConfig(envOf(env), needServer)
 	if err != nil {
 		t.Fatal(err)

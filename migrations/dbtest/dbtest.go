@@ -51,9 +51,13 @@ var (
 	setErr error
 )
 
-// Main runs the package's tests, then drops the package database.
-func Main(m *testing.M) {
+// Main runs the package's tests, then the after functions (to stop what
+// the package shared between its tests), then drops the package database.
+func Main(m *testing.M, after ...func()) {
 	code := m.Run()
+	for _, f := range after {
+		f()
+	}
 	if pkgDB != nil {
 		pkgDB.Close()
 		if err := dropDatabase(pkgURL); err != nil {

@@ -14,3 +14,31 @@ type AlreadyActiveMail struct {
 	LoginURL string
 	ResetURL string
 }
+
+// InvoiceItem is one invoice listed in a mail.
+type InvoiceItem struct {
+	Family    string
+	Series    string
+	Period    string
+	Reference string
+	Amount    string
+	DueDate   string
+	URL       string // the invoice's page; it survives the login step
+}
+
+// InvoicesMail tells an account that new invoices are ready.
+type InvoicesMail struct {
+	Common
+	Subject  string // "Votre facture d'octobre 2026 est disponible"
+	Invoices []InvoiceItem
+	ListURL  string // "Mes factures"
+}
+
+// InvitationMail tells an address without an account that invoices are
+// ready, and how to activate the account.
+type InvitationMail struct {
+	Common
+	Subject       string
+	Invoices      []InvoiceItem
+	ActivationURL string
+}

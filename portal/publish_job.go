@@ -1,0 +1,155 @@
+package portal
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
+
+	"github.com/regie/regie/billing"
+	"github.com/regie/regie/portal/mail"
+	"github.com/regie/regie/tenant"
+)
+
+// publishedWorker turns a publication into mails: one per address of the
+// batch's families, listing that address's new invoices. An active account
+// that wants them gets "facture disponible"; an address without an account
+// gets an invitation to activate one; opted-out and disabled accounts get
+// nothing. Each mail carries the dedup key publish:<batch>:<address>, so a
+// retried job sends nothing twice.
+type publishedWorker struct {
+	river.WorkerDefaults[billing.InvoicesPublished]
+	d WorkerDeps
+}
+
+// recipientsPerTx bounds the work of one transaction.
+const recipientsPerTx = 500
+
+type publishedRow struct {
+	Email     string         `db:"email"`
+	AccountID sql.NullInt64  `db:"account_id"`
+	Notify    sql.NullBool   `db:"notify_invoices"`
+	Disabled  bool           `db:"disabled"`
+	InvoiceID int64          `db:"id"`
+	Reference sql.NullString `db:"reference"`
+	Period    time.Time      `db:"period"`
+	Total     int64          `db:"total_cents"`
+	Due       time.Time      `db:"due_date"`
+	Family    string         `db:"family_name"`
+	Series    string         `db:"series_label"`
+}
+
+// Work mails the batch's addresses, a few hundred per transaction.
+func (w *publishedWorker) Work(ctx context.Context, job *river.Job[billing.InvoicesPublished]) error {
+	a := job.Args
+	t, err := w.d.Tenants.ByID(ctx, a.TenantID)
+	if err != nil {
+		return err
+	}
+	if t.Suspended() {
+		return river.JobSnooze(time.Hour) // mail once the portal the links lead to is open
+	}
+	jobs := river.ClientFromContext[*sql.Tx](ctx)
+	const sel = `
+	WITH emails AS (
+		SELECT DISTINCT e.email
+		FROM invoices i JOIN family_emails e ON e.tenant_id = i.tenant_id AND e.family_id = i.family_id
+		WHERE i.tenant_id = $1 AND i.batch_id = $2 AND i.status = 'published' AND e.email > $3
+		ORDER BY e.email LIMIT $4)
+	SELECT em.email, a.id AS account_id, a.notify_invoices, (a.disabled_at IS NOT NULL) AS disabled,
+		i.id, i.reference, i.period, i.total_cents, i.due_date, f.name AS family_name, s.label AS series_label
+	FROM emails em
+	JOIN family_emails e ON e.tenant_id = $1 AND e.email = em.email
+	JOIN invoices i ON i.tenant_id = $1 AND i.family_id = e.family_id AND i.batch_id = $2 AND i.status = 'published'
+	JOIN families f ON f.tenant_id = $1 AND f.id = i.family_id
+	JOIN series s ON s.tenant_id = $1 AND s.id = i.series_id
+	LEFT JOIN family_accounts a ON a.tenant_id = $1 AND a.email = em.email
+	ORDER BY em.email, f.name, i.period, i.id`
+	last := ""
+	for {
+		var rows []publishedRow
+		err := tenant.WithTx(ctx, w.d.DB, t.ID, func(tx *sqlx.Tx) error {
+			if err := tx.SelectContext(ctx, &rows, sel, t.ID, a.BatchID, last, recipientsPerTx); err != nil {
+				return err
+			}
+			for start := 0; start < len(rows); {
+				end := start
+				for end < len(rows) && rows[end].Email == rows[start].Email {
+					end++
+				}
+				if err := w.mailOne(ctx, tx, jobs, t, a.BatchID, rows[start:end]); err != nil {
+					return err
+				}
+				start = end
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		last = rows[len(rows)-1].Email
+	}
+}
+
+// mailOne queues the mail of one address, if it gets one.
+func (w *publishedWorker) mailOne(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], t tenant.Tenant, batch int64, rows []publishedRow) error {
+	r0 := rows[0]
+	hasAccount := r0.AccountID.Valid
+	if hasAccount && (r0.Disabled || !r0.Notify.Bool) {
+		return nil
+	}
+	items := make([]mail.InvoiceItem, len(rows))
+	periods := map[string]bool{}
+	for i, r := range rows {
+		p := billing.PeriodLabel(r.Period)
+		periods[p] = true
+		items[i] = mail.InvoiceItem{
+			Family: r.Family, Series: r.Series, Period: p, Reference: r.Reference.String,
+			Amount: billing.FormatEuros(r.Total), DueDate: r.Due.Format("02/01/2006"),
+			URL: CommuneURL(w.d.BaseURL, t, "/factures/"+itoa(r.InvoiceID)),
+		}
+	}
+	subject := publicationSubject(rows, periods)
+	common := mail.Common{Commune: t.Name, PortalURL: CommuneURL(w.d.BaseURL, t, "/"), Contact: t.ContactEmail}
+	kind, data := "invoices", any(mail.InvoicesMail{Common: common, Subject: subject, Invoices: items, ListURL: CommuneURL(w.d.BaseURL, t, "/factures")})
+	if !hasAccount {
+		kind = "invitation"
+		data = mail.InvitationMail{Common: common, Subject: subject, Invoices: items,
+			ActivationURL: CommuneURL(w.d.BaseURL, t, "/activation") + "?email=" + url.QueryEscape(r0.Email)}
+	}
+	rendered, err := mail.Render(kind, data)
+	if err != nil {
+		return err
+	}
+	key := fmt.Sprintf("publish:%d:%s", batch, r0.Email)
+	_, _, err = mail.Queue(ctx, tx, jobs, t.ID, mail.Mail{
+		Kind: kind, To: r0.Email, FromName: t.Name, ReplyTo: t.ContactEmail,
+		Subject: rendered.Subject, Text: rendered.Text, HTML: rendered.HTML, DedupKey: &key,
+	})
+	return err
+}
+
+// publicationSubject names the mail after the invoiced period: "Votre
+// facture d'octobre 2026 est disponible".
+func publicationSubject(rows []publishedRow, periods map[string]bool) string {
+	if len(periods) > 1 {
+		return "Vos nouvelles factures sont disponibles"
+	}
+	p := billing.PeriodLabel(rows[0].Period)
+	of := "de "
+	if strings.ContainsAny(p[:1], "aeiou") { // avril, août, octobre
+		of = "d'"
+	}
+	if len(rows) == 1 {
+		return "Votre facture " + of + p + " est disponible"
+	}
+	return "Vos factures " + of + p + " sont disponibles"
+}
