@@ -177,7 +177,7 @@ func cmdImport(ctx context.Context, args []string, env func(string) string, stdo
 	case res.NothingToDo():
 		fmt.Fprintln(stdout, "rien à faire : toutes les factures du fichier sont déjà importées à l'identique")
 	case *publish:
-		fmt.Fprintf(stdout, "lot %d importé et publié (%d factures)\n", res.BatchID, published)
+		fmt.Fprintf(stdout, "lot %d importé et publié : %d facture(s) ; les familles sont prévenues par courriel\n", res.BatchID, published)
 	default:
 		fmt.Fprintf(stdout, "lot %d importé, non publié : regie publish --tenant %s --batch %d\n", res.BatchID, t.Slug, res.BatchID)
 	}
