@@ -111,3 +111,29 @@ func StatusFor(i Invoice, today time.Time, paying bool) FamilyStatus {
 	}
 	return StatusDue
 }
+
+// LockInvoice returns an invoice and locks its row until the transaction
+// ends: payments take it before deciding whether a new attempt may start,
+// so that two clicks at once make one attempt.
+func LockInvoice(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64) (Invoice, error) {
+	const sel = `SELECT ` + invoiceColumns + ` FROM invoices WHERE tenant_id = $1 AND id = $2 FOR UPDATE`
+	var i Invoice
+	err := sqlx.GetContext(ctx, q, &i, sel, tid, id)
+	return i, mapErr(err)
+}
+
+// MarkPaid marks a published invoice paid, in the transaction that records
+// the payment, and reports whether it did: false means the invoice was
+// already paid or cancelled (or not yet published), and the caller records
+// the money as an anomaly. Under concurrent payments exactly one call
+// returns true.
+func MarkPaid(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64, at time.Time, test bool) (bool, error) {
+	const upd = `UPDATE invoices SET status = 'paid', paid_at = $3, paid_test = $4, updated_at = now()
+		WHERE tenant_id = $1 AND id = $2 AND status = 'published'`
+	res, err := q.ExecContext(ctx, upd, tid, id, at, test)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/regie/regie/billing"
 	"github.com/regie/regie/billing/docstore"
 	"github.com/regie/regie/billing/pdf"
+	"github.com/regie/regie/payments"
 	"github.com/regie/regie/tenant"
 )
 
@@ -32,14 +33,17 @@ type invoiceRow struct {
 	Status      billing.FamilyStatus
 	StatusClass string
 	Cancelled   string // the reason, when cancelled
+	Payable     bool   // published and unpaid: show "Payer en ligne"
+	PaidOnline  bool   // a receipt exists
 }
 
-func (s *Server) invoiceRow(i billing.AccountInvoice, today time.Time) invoiceRow {
-	st := billing.StatusFor(i.Invoice, today, false)
+func (s *Server) invoiceRow(i billing.AccountInvoice, today time.Time, paying bool) invoiceRow {
+	st := billing.StatusFor(i.Invoice, today, paying)
 	r := invoiceRow{
 		ID: i.ID, Reference: i.Ref(), Family: i.FamilyName, Series: i.SeriesLabel,
 		Period: billing.PeriodLabel(i.Period), Amount: billing.FormatEuros(i.TotalCents),
 		DueDate: i.DueDate.Format("02/01/2006"), Status: st, StatusClass: statusClass[st],
+		Payable: i.Status == billing.Published,
 	}
 	if i.IssueDate != nil {
 		r.IssueDate = i.IssueDate.Format("02/01/2006")
@@ -70,6 +74,7 @@ func (s *Server) invoicesPage(c *gin.Context) {
 	sess, _ := familyFrom(c)
 	v := invoicesView{Page: s.page(c, "Mes factures")}
 	var list []billing.AccountInvoice
+	var paying map[int64]bool
 	err := tenant.WithTx(ctx, s.db, sess.TenantID, func(tx *sqlx.Tx) error {
 		var err error
 		if list, err = billing.AccountInvoices(ctx, tx, sess.TenantID, sess.Email); err != nil {
@@ -77,7 +82,15 @@ func (s *Server) invoicesPage(c *gin.Context) {
 		}
 		if len(list) == 0 {
 			v.Families, err = billing.FamiliesByEmail(ctx, tx, sess.TenantID, sess.Email)
+			return err
 		}
+		var unpaid []int64
+		for _, i := range list {
+			if i.Status == billing.Published {
+				unpaid = append(unpaid, i.ID)
+			}
+		}
+		paying, err = payments.InProgress(ctx, tx, sess.TenantID, unpaid, s.now())
 		return err
 	})
 	if err != nil {
@@ -87,7 +100,7 @@ func (s *Server) invoicesPage(c *gin.Context) {
 	today := billing.Today(s.now())
 	families := map[int64]bool{}
 	for _, i := range list {
-		v.Invoices = append(v.Invoices, s.invoiceRow(i, today))
+		v.Invoices = append(v.Invoices, s.invoiceRow(i, today, paying[i.ID]))
 		families[i.FamilyID] = true
 	}
 	v.ManyFamilies = len(families) > 1
@@ -135,7 +148,17 @@ func (s *Server) invoicePage(c *gin.Context) {
 		if err != nil {
 			return err
 		}
-		v = invoiceView{Page: s.page(c, "Facture "+inv.Ref()), Invoice: s.invoiceRow(inv, billing.Today(s.now()))}
+		paying, err := payments.InProgress(ctx, tx, inv.TenantID, []int64{inv.ID}, s.now())
+		if err != nil {
+			return err
+		}
+		v = invoiceView{Page: s.page(c, "Facture "+inv.Ref()), Invoice: s.invoiceRow(inv, billing.Today(s.now()), paying[inv.ID])}
+		if inv.Status == billing.Paid {
+			_, _, v.Invoice.PaidOnline, err = onlinePayment(ctx, tx, inv.TenantID, inv.ID)
+			if err != nil {
+				return err
+			}
+		}
 		for _, l := range lines {
 			v.Lines = append(v.Lines, lineRow{l.Label, billing.FormatQuantity(l.QuantityMilli), billing.FormatEuros(l.UnitPriceCents), billing.FormatEuros(l.TotalCents)})
 		}

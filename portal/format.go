@@ -3,6 +3,8 @@ package portal
 import (
 	"strconv"
 	"strings"
+
+	"github.com/gin-gonic/gin"
 )
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -32,4 +34,20 @@ func describeAgent(ua string) string {
 		return browser
 	}
 	return browser + " sur " + system
+}
+
+func lower(s string) string { return strings.ToLower(s) }
+
+// formValueFold returns a parameter of the query or the form body whose
+// name matches case-insensitively (DGFiP sends idOp or idop).
+func formValueFold(c *gin.Context, name string) string {
+	if err := c.Request.ParseForm(); err != nil {
+		return ""
+	}
+	for k, vs := range c.Request.Form {
+		if strings.EqualFold(k, name) && len(vs) > 0 {
+			return vs[0]
+		}
+	}
+	return ""
 }

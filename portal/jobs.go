@@ -28,12 +28,15 @@ type WorkerDeps struct {
 }
 
 // AddWorkers registers the portal's job workers: sending mails, and turning
-// activation and reset requests and publications into mails.
+// activation and reset requests, publications and payments into mails.
 func AddWorkers(w *river.Workers, d WorkerDeps) error {
 	if err := river.AddWorkerSafely(w, &mail.SendWorker{DB: d.DB, Sender: d.Sender}); err != nil {
 		return err
 	}
 	if err := river.AddWorkerSafely(w, &publishedWorker{d: d}); err != nil {
+		return err
+	}
+	if err := river.AddWorkerSafely(w, &receiptWorker{d: d}); err != nil {
 		return err
 	}
 	return river.AddWorkerSafely(w, &linkRequestWorker{d: d})
@@ -82,25 +85,25 @@ func (w *linkRequestWorker) Work(ctx context.Context, job *river.Job[LinkRequest
 		if err != nil {
 			return err
 		}
-		common := mail.Common{Commune: t.Name, PortalURL: CommuneURL(w.d.BaseURL, t, "/"), Contact: t.ContactEmail}
+		common := mail.Common{Commune: t.Name, PortalURL: tenant.PortalURL(w.d.BaseURL, t, "/"), Contact: t.ContactEmail}
 		var kind string
 		var data any
 		switch {
 		case a.Purpose == account.PurposeActivation && active:
 			kind, data = "already_active", mail.AlreadyActiveMail{Common: common,
-				LoginURL: CommuneURL(w.d.BaseURL, t, "/"), ResetURL: CommuneURL(w.d.BaseURL, t, resetFlow.RequestPath)}
+				LoginURL: tenant.PortalURL(w.d.BaseURL, t, "/"), ResetURL: tenant.PortalURL(w.d.BaseURL, t, resetFlow.RequestPath)}
 		case a.Purpose == account.PurposeReset && active:
 			raw, err := account.NewToken(ctx, tx, t.ID, account.PurposeReset, a.Email, job.CreatedAt)
 			if err != nil {
 				return err
 			}
-			kind, data = "reset", mail.LinkMail{Common: common, Link: CommuneURL(w.d.BaseURL, t, "/mot-de-passe/"+raw), Validity: resetFlow.Validity}
+			kind, data = "reset", mail.LinkMail{Common: common, Link: tenant.PortalURL(w.d.BaseURL, t, "/mot-de-passe/"+raw), Validity: resetFlow.Validity}
 		case known:
 			raw, err := account.NewToken(ctx, tx, t.ID, account.PurposeActivation, a.Email, job.CreatedAt)
 			if err != nil {
 				return err
 			}
-			kind, data = "activation", mail.LinkMail{Common: common, Link: CommuneURL(w.d.BaseURL, t, "/activation/"+raw), Validity: activationFlow.Validity}
+			kind, data = "activation", mail.LinkMail{Common: common, Link: tenant.PortalURL(w.d.BaseURL, t, "/activation/"+raw), Validity: activationFlow.Validity}
 		default:
 			w.d.Log.Info("link request for an address without family or account", "commune", t.Slug, "purpose", a.Purpose)
 			return nil

@@ -114,16 +114,16 @@ func (w *publishedWorker) mailOne(ctx context.Context, tx *sqlx.Tx, jobs *river.
 		items[i] = mail.InvoiceItem{
 			Family: r.Family, Series: r.Series, Period: p, Reference: r.Reference.String,
 			Amount: billing.FormatEuros(r.Total), DueDate: r.Due.Format("02/01/2006"),
-			URL: CommuneURL(w.d.BaseURL, t, "/factures/"+itoa(r.InvoiceID)),
+			URL: tenant.PortalURL(w.d.BaseURL, t, "/factures/"+itoa(r.InvoiceID)),
 		}
 	}
 	subject := publicationSubject(rows, periods)
-	common := mail.Common{Commune: t.Name, PortalURL: CommuneURL(w.d.BaseURL, t, "/"), Contact: t.ContactEmail}
-	kind, data := "invoices", any(mail.InvoicesMail{Common: common, Subject: subject, Invoices: items, ListURL: CommuneURL(w.d.BaseURL, t, "/factures")})
+	common := mail.Common{Commune: t.Name, PortalURL: tenant.PortalURL(w.d.BaseURL, t, "/"), Contact: t.ContactEmail}
+	kind, data := "invoices", any(mail.InvoicesMail{Common: common, Subject: subject, Invoices: items, ListURL: tenant.PortalURL(w.d.BaseURL, t, "/factures")})
 	if !hasAccount {
 		kind = "invitation"
 		data = mail.InvitationMail{Common: common, Subject: subject, Invoices: items,
-			ActivationURL: CommuneURL(w.d.BaseURL, t, "/activation") + "?email=" + url.QueryEscape(r0.Email)}
+			ActivationURL: tenant.PortalURL(w.d.BaseURL, t, "/activation") + "?email=" + url.QueryEscape(r0.Email)}
 	}
 	rendered, err := mail.Render(kind, data)
 	if err != nil {

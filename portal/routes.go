@@ -27,6 +27,9 @@ func (s *Server) routes() error {
 	}
 	t := commune.Group("/", s.resolveTenant)
 	t.GET("/theme.css", s.themeCSS)
+	// DGFiP sends the payer back here: the result is recorded even when the
+	// commune is suspended (money already taken is always recorded).
+	t.GET("/paiement/retour", s.csrf, s.loadFamily, s.paymentReturn)
 	open := t.Group("/", s.blockSuspended, s.csrf, s.loadFamily)
 	open.GET("/", s.loginPage)
 	open.POST("/connexion", s.login)
@@ -46,6 +49,10 @@ func (s *Server) routes() error {
 	family.GET("/factures", s.invoicesPage)
 	family.GET("/factures/:id", s.invoicePage)
 	family.GET("/factures/:id/pdf", s.invoicePDF)
+	family.GET("/factures/:id/tipi", s.tipiPage)
+	family.GET("/factures/:id/tipi/test", s.tipiTest)
+	family.POST("/factures/:id/paiement", s.startPayment)
+	family.GET("/factures/:id/justificatif", s.receiptPDF)
 	family.GET("/compte", s.accountPage)
 	family.POST("/compte/mot-de-passe", s.changePassword)
 	family.POST("/compte/notifications", s.setNotifications)
@@ -71,11 +78,16 @@ func (s *Server) routes() error {
 	admin.NoRoute(s.notFound)
 	s.admin = admin
 
-	// paiement.<base>: DGFiP's server-to-server callbacks (issue 5).
+	// paiement.<base>: DGFiP's server-to-server callbacks, for every commune
+	// (the operation or the reference says which), suspended ones included.
 	payment := newEngine()
 	if err := common(payment); err != nil {
 		return err
 	}
+	payment.GET("/notification", s.notification)
+	payment.POST("/notification", s.notification)
+	payment.GET("/tipi", s.tipiResult)
+	payment.POST("/tipi", s.tipiResult)
 	payment.NoRoute(s.notFound)
 	s.payment = payment
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/regie/regie/billing/docstore"
+	"github.com/regie/regie/payments"
 	"github.com/regie/regie/portal/account"
 	"github.com/regie/regie/portal/session"
 	"github.com/regie/regie/tenant"
@@ -38,6 +40,9 @@ type Options struct {
 	PayFiPURL *url.URL
 	// PasswordMinLength is the minimum length of a new password.
 	PasswordMinLength int
+	// TIPIAllowedIPs, if not empty, are the only addresses whose TIPI
+	// results are taken.
+	TIPIAllowedIPs []netip.Prefix
 }
 
 // Deps are the shared services the portal runs on.
@@ -51,6 +56,8 @@ type Deps struct {
 	Jobs *river.Client[*sql.Tx]
 	// Docs stores invoice PDFs and logos.
 	Docs docstore.Store
+	// Payments takes payments through DGFiP.
+	Payments *payments.Service
 	Log  *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -66,6 +73,8 @@ type Server struct {
 	resolver *tenant.Resolver
 	jobs     *river.Client[*sql.Tx]
 	docs     docstore.Store
+	payments *payments.Service
+	dgfip    *dgfipChecks
 	log      *slog.Logger
 	now      func() time.Time
 	views    *views
@@ -107,6 +116,8 @@ func New(opts Options, deps Deps) (*Server, error) {
 		resolver: deps.Resolver,
 		jobs:     deps.Jobs,
 		docs:     deps.Docs,
+		payments: deps.Payments,
+		dgfip:    &dgfipChecks{m: map[string]dgfipCheck{}},
 		log:      deps.Log,
 		now:      deps.Now,
 		views:    v,
@@ -123,6 +134,23 @@ func New(opts Options, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// tipiSenderAllowed says whether an address may post TIPI results.
+func (s *Server) tipiSenderAllowed(ip string) bool {
+	if len(s.opts.TIPIAllowedIPs) == 0 {
+		return true
+	}
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	for _, p := range s.opts.TIPIAllowedIPs {
+		if p.Contains(a.Unmap()) {
+			return true
+		}
+	}
+	return false
 }
 
 // ServeHTTP sends each request to the engine of its host's kind.
@@ -143,17 +171,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // communeURL returns the public URL of a commune's portal, path included.
 func (s *Server) communeURL(t tenant.Tenant, path string) string {
-	return CommuneURL(s.opts.BaseURL, t, path)
-}
-
-// CommuneURL returns the public URL of a commune's portal under the
-// platform's base URL, path included: links in mails and pages use it.
-func CommuneURL(base *url.URL, t tenant.Tenant, path string) string {
-	u := *base
-	u.Host = t.Slug + "." + u.Host
-	u.Path = path
-	u.RawQuery = ""
-	return u.String()
+	return tenant.PortalURL(s.opts.BaseURL, t, path)
 }
 
 func newEngine() *gin.Engine {

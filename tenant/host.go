@@ -3,6 +3,7 @@ package tenant
 import (
 	"context"
 	"net"
+	"net/url"
 	"strings"
 )
 
@@ -117,4 +118,15 @@ func DialLocalhost(ctx context.Context, network, addr string) (net.Conn, error) 
 	}
 	var d net.Dialer
 	return d.DialContext(ctx, network, addr)
+}
+
+// PortalURL returns the public URL of a commune's portal under the
+// platform's base URL (REGIE_BASE_URL), path included: every link to a
+// commune's pages, in pages, mails, documents and DGFiP requests.
+func PortalURL(base *url.URL, t Tenant, path string) string {
+	u := *base
+	u.Host = t.Slug + "." + u.Host
+	u.Path = path
+	u.RawQuery = ""
+	return u.String()
 }

@@ -39,11 +39,6 @@ func InvoiceKey(tid tenant.ID, invoiceID int64) string {
 	return "tenants/" + strconv.FormatInt(int64(tid), 10) + "/invoices/" + strconv.FormatInt(invoiceID, 10) + ".pdf"
 }
 
-// ReceiptKey is where the receipt ("justificatif de paiement") of a payment
-// lives.
-func ReceiptKey(tid tenant.ID, paymentID int64) string {
-	return "tenants/" + strconv.FormatInt(int64(tid), 10) + "/receipts/" + strconv.FormatInt(paymentID, 10) + ".pdf"
-}
 
 // LogoKey is where a commune's logo lives; version changes with each upload
 // so that caches never serve an old one.

@@ -107,9 +107,6 @@ func TestKeys(t *testing.T) {
 	if got := InvoiceKey(7, 123); got != "tenants/7/invoices/123.pdf" {
 		t.Errorf("InvoiceKey = %q", got)
 	}
-	if got := ReceiptKey(7, 9); got != "tenants/7/receipts/9.pdf" {
-		t.Errorf("ReceiptKey = %q", got)
-	}
 }
 
 func TestFolder_RefusesEscapingKeys(t *testing.T) {

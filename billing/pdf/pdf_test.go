@@ -118,3 +118,21 @@ func TestRender_Logo(t *testing.T) {
 		t.Error("invoice with a broken logo lacks its total")
 	}
 }
+
+func TestRenderReceipt(t *testing.T) {
+	r := Receipt{
+		Commune: sample().Commune, Family: sample().Family, Reference: "2015-RS-00-8001516", SeriesLabel: "Restauration scolaire",
+		Period: time.Date(2015, 10, 1, 0, 0, 0, 0, time.UTC), AmountCents: 3750,
+		PaidAt: time.Date(2026, 11, 25, 13, 25, 0, 0, time.UTC), Numauto: "112233", Means: "carte bancaire", Numcli: "001964", Test: true,
+	}
+	var buf bytes.Buffer
+	if err := RenderReceipt(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(pdfText(t, buf.Bytes()), "\u00a0", " ")
+	for _, w := range []string{"Justificatif de paiement", "2015-RS-00-8001516", "37,50 €", "25/11/2026 à 14h25", "112233", "mode test", "001964"} {
+		if !strings.Contains(text, w) {
+			t.Errorf("receipt lacks %q:\n%s", w, text)
+		}
+	}
+}

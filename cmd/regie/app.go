@@ -20,6 +20,8 @@ import (
 
 	"github.com/regie/regie/billing/docstore"
 	"github.com/regie/regie/migrations"
+	"github.com/regie/regie/payments"
+	"github.com/regie/regie/payments/payfip"
 	"github.com/regie/regie/portal"
 	"github.com/regie/regie/portal/mail"
 	"github.com/regie/regie/tenant"
@@ -37,6 +39,7 @@ type app struct {
 	resolver *tenant.Resolver
 	jobs     *river.Client[*sql.Tx]
 	docs     docstore.Store
+	payments *payments.Service
 	web      *portal.Server
 	// handler is what the HTTP server serves: the portal, wrapped by the
 	// demo to add its mailbox.
@@ -114,15 +117,23 @@ func newApp(ctx context.Context, cfg config, logw io.Writer, opts appOptions) (_
 	}
 	a.tenants = tenant.NewStore(a.db)
 	a.resolver = tenant.NewResolver(a.tenants, a.rdb, log)
+	a.payments = &payments.Service{
+		DB:      a.db,
+		PayFiP:  payfip.New(cfg.PayFiPURL.String(), nil),
+		BaseURL: cfg.BaseURL,
+		Log:     log,
+	}
 	if a.jobs, err = a.newJobs(opts); err != nil {
 		return nil, err
 	}
+	a.payments.Jobs = a.jobs
 	a.web, err = portal.New(portal.Options{
 		BaseURL:           cfg.BaseURL,
 		Secret:            []byte(cfg.Secret),
 		TrustedProxies:    cfg.TrustedProxies,
 		PayFiPURL:         cfg.PayFiPURL,
 		PasswordMinLength: cfg.PasswordMinLength,
+		TIPIAllowedIPs:    cfg.TIPIAllowedIPs,
 	}, portal.Deps{
 		DB:       a.db,
 		Redis:    a.rdb,
@@ -130,6 +141,7 @@ func newApp(ctx context.Context, cfg config, logw io.Writer, opts appOptions) (_
 		Resolver: a.resolver,
 		Jobs:     a.jobs,
 		Docs:     a.docs,
+		Payments: a.payments,
 		Log:      log,
 	})
 	if err != nil {
@@ -162,8 +174,12 @@ func (a *app) newJobs(opts appOptions) (*river.Client[*sql.Tx], error) {
 		}); err != nil {
 			return nil, err
 		}
+		if err := payments.AddWorkers(workers, a.payments); err != nil {
+			return nil, err
+		}
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}}
+		cfg.PeriodicJobs = payments.PeriodicJobs()
 	}
 	c, err := river.NewClient(riverdatabasesql.New(a.db.DB), cfg)
 	if err != nil {

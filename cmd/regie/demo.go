@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 
 	"github.com/regie/regie/migrations"
+	"github.com/regie/regie/payments/dgfipsim"
 	"github.com/regie/regie/portal/mail/catcher"
 )
 
@@ -78,6 +80,14 @@ func cmdDemo(ctx context.Context, args []string, env func(string) string, stdout
 	cfg.StorageURL = "file://" + docs
 	cfg.RedisURL = "redis://" + mr.Addr() + "/0"
 	cfg.SMTPURL = mailbox.URL()
+	sim := dgfipsim.New(dgfipsim.Options{Clients: demoClients, Log: newLogger(logFile)})
+	defer sim.Close()
+	simLn, err := net.Listen("tcp", "127.0.0.1:8090")
+	if err != nil {
+		return fmt.Errorf("DGFiP stand-in on 127.0.0.1:8090 (is another demo running?): %w", err)
+	}
+	go serveUntil(ctx, simLn, sim) //nolint:errcheck // ends with the demo
+	cfg.PayFiPURL, _ = url.Parse("http://" + simLn.Addr().String())
 	cfg.Secret = "demo-secret-not-for-production-use-0123456789"
 
 	a, err := newApp(ctx, cfg, logFile, appOptions{work: true})
@@ -86,7 +96,7 @@ func cmdDemo(ctx context.Context, args []string, env func(string) string, stdout
 	}
 	defer a.close()
 	a.handler = demoMailbox(a.handler, cfg.BaseURL.Hostname(), mailbox)
-	if err := seedDemo(ctx, a); err != nil {
+	if err := seedDemo(ctx, a, sim); err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -111,6 +121,7 @@ func printDemo(w io.Writer, cfg config) {
 	fmt.Fprintf(&b, "  %-45s Mairie de Villes-sur-Auzon: numcli 002741\n", commune("villes-sur-auzon"))
 	fmt.Fprintf(&b, "  %-45s find your commune\n", base.String())
 	fmt.Fprintf(&b, "  %-45s caught mails (and %s/_demo/mails.json)\n", base.String()+"/_demo/mails", base.String())
+	fmt.Fprintf(&b, "  %-45s the DGFiP stand-in: test cards 4242 4242 4242 4242 (accepted), 4000 0000 0000 0002 (refused)\n", cfg.PayFiPURL.String())
 	fmt.Fprintf(&b, "\nCtrl-C stops everything.\n")
 	fmt.Fprint(w, b.String())
 }

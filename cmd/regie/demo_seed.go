@@ -5,10 +5,13 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"net/url"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/regie/regie/billing"
+	"github.com/regie/regie/payments/dgfipsim"
 	"github.com/regie/regie/tenant"
 )
 
@@ -24,6 +27,8 @@ type demoCommune struct {
 	t      tenant.Tenant
 	series []billing.Series
 	files  []string // imported and published in this order
+	// invoices of periods before this date are paid online
+	paidBefore time.Time
 }
 
 var demoCommunes = []demoCommune{
@@ -43,7 +48,8 @@ var demoCommunes = []demoCommune{
 		},
 		// the first file holds only the seed invoice, so that it takes
 		// number 8001516: 2015-RS-00-8001516
-		files: []string{"demo-1-2015.csv", "demo-2-2026.csv"},
+		files:      []string{"demo-1-2015.csv", "demo-2-2026.csv"},
+		paidBefore: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), // June and September; the 2015 one stays due
 	},
 	{
 		t: tenant.Tenant{
@@ -59,15 +65,17 @@ var demoCommunes = []demoCommune{
 		series: []billing.Series{
 			{Code: "CA", Label: "Cantine", Pattern: "VSA-{exer}-CA-{numero:6}", NextNumber: 1},
 		},
-		files: []string{"villes-sur-auzon-2026.csv"},
+		files:      []string{"villes-sur-auzon-2026.csv"},
+		paidBefore: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC),
 	},
 }
 
 func ptr[T any](v T) *T { return &v }
 
-// seedDemo creates the demo's communes and series and imports their files
-// through the same code as `regie import --publish`.
-func seedDemo(ctx context.Context, a *app) error {
+// seedDemo creates the demo's communes and series, imports their files
+// through the same code as `regie import --publish`, and pays the older
+// invoices through the DGFiP stand-in as families would.
+func seedDemo(ctx context.Context, a *app, sim *dgfipsim.Server) error {
 	for _, c := range demoCommunes {
 		t, err := a.tenants.Create(ctx, c.t)
 		if err != nil {
@@ -96,6 +104,45 @@ func seedDemo(ctx context.Context, a *app) error {
 				}
 				return fmt.Errorf("%s: %w", name, err)
 			}
+		}
+		if err := payDemoInvoices(ctx, a, sim, t, c.paidBefore); err != nil {
+			return fmt.Errorf("pay %s: %w", t.Slug, err)
+		}
+	}
+	return nil
+}
+
+// payDemoInvoices pays, through the stand-in, the commune's invoices of
+// the year of before and earlier in it, by card, as their families would.
+func payDemoInvoices(ctx context.Context, a *app, sim *dgfipsim.Server, t tenant.Tenant, before time.Time) error {
+	var due []struct {
+		ID    int64  `db:"id"`
+		Email string `db:"email"`
+	}
+	err := tenant.WithTx(ctx, a.db, t.ID, func(tx *sqlx.Tx) error {
+		return tx.SelectContext(ctx, &due, `SELECT DISTINCT ON (i.id) i.id, e.email
+			FROM invoices i JOIN family_emails e ON e.tenant_id = i.tenant_id AND e.family_id = i.family_id
+			WHERE i.tenant_id = $1 AND i.status = 'published' AND i.period < $2
+			  AND i.period >= date_trunc('year', $2::date) ORDER BY i.id, e.email`, t.ID, before)
+	})
+	if err != nil {
+		return err
+	}
+	for _, d := range due {
+		target, err := a.payments.Start(ctx, t, d.ID, d.Email)
+		if err != nil {
+			return err
+		}
+		u, err := url.Parse(target)
+		if err != nil {
+			return err
+		}
+		idOp := u.Query().Get("idop")
+		if err := sim.Complete(idOp, "P"); err != nil {
+			return err
+		}
+		if _, err := a.payments.Return(ctx, t, idOp); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -48,6 +48,8 @@ commands:
                          import invoice lines, all or nothing
   publish --batch ID     publish an imported batch
   invoice cancel         cancel an unpaid invoice
+  payments               payment attempts and overpayments of a commune
+  dgfip-sim              the DGFiP stand-in, for tests and demos
 
 Configuration comes from REGIE_* environment variables (see README.md).`
 
@@ -77,6 +79,10 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		return cmdPublish(ctx, rest, env, stdout, stderr)
 	case "invoice":
 		return cmdInvoice(ctx, rest, env, stdout, stderr)
+	case "payments":
+		return cmdPayments(ctx, rest, env, stdout, stderr)
+	case "dgfip-sim":
+		return cmdDGFiPSim(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

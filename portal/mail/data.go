@@ -42,3 +42,15 @@ type InvitationMail struct {
 	Invoices      []InvoiceItem
 	ActivationURL string
 }
+
+// ReceiptMail confirms an online payment to its payer.
+type ReceiptMail struct {
+	Common
+	Reference  string
+	Amount     string
+	PaidAt     string
+	Numauto    string
+	Test       bool
+	Anomaly    bool // the invoice needed no more money: it will be refunded
+	InvoiceURL string
+}

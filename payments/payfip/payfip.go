@@ -1,0 +1,321 @@
+// Package payfip is the client of DGFiP's PayFiP web service (SOAP 1.1,
+// document/literal) and builds the URLs of its payment pages and of the
+// legacy TIPI URL protocol. See PAYFIP.md.
+package payfip
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/regie/regie/tenant"
+)
+
+// Namespace is the namespace of the operation elements; their children are
+// unqualified.
+const Namespace = "http://securite.service.tpa.cp.finances.gouv.fr/services/mas_securite/contrat_paiement_securise/PaiementSecuriseService"
+
+// Timeout bounds every call to the web service.
+const Timeout = 15 * time.Second
+
+// Client calls the PayFiP web service at a base URL (REGIE_PAYFIP_URL).
+type Client struct {
+	base string
+	http *http.Client
+}
+
+// New returns a client of the service at base. hc may be nil; its timeout,
+// if any, is kept, else Timeout applies.
+func New(base string, hc *http.Client) *Client {
+	if hc == nil {
+		hc = &http.Client{Timeout: Timeout}
+	}
+	return &Client{base: strings.TrimSuffix(base, "/"), http: hc}
+}
+
+// CreateRequest is a creerPaiementSecurise: everything DGFiP needs to open
+// its payment page.
+type CreateRequest struct {
+	Exer        int    // year of the debt
+	Mel         string // payer's e-mail
+	Montant     int64  // cents
+	Numcli      string
+	Objet       string // free label, normalised by NormalizeObjet
+	Refdet      string
+	Saisie      string // T, X or W
+	URLNotif    string
+	URLRedirect string
+}
+
+// Details is the answer of recupererDetailPaiementSecurise: the only
+// source of truth about a payment's outcome.
+type Details struct {
+	IDOp       string
+	Resultrans string // P, V paid; R, Z refused; A abandoned
+	Numauto    string
+	Numcli     string
+	Refdet     string
+	Exer       string
+	Mel        string
+	Objet      string
+	Saisie     string
+	Montant    int64 // cents
+	Dattrans   string
+	Heurtrans  string
+}
+
+// TransactionTime is the transaction's date and time, given by DGFiP in
+// Paris time; zero when absent or unreadable.
+func (d Details) TransactionTime() time.Time {
+	t, err := time.ParseInLocation("020120061504", d.Dattrans+d.Heurtrans, tenant.Paris)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// ClientInfo is the answer of recupererDetailClient.
+type ClientInfo struct {
+	Numcli string
+	Label1 string
+	Label2 string
+	Label3 string
+}
+
+// CreatePayment asks DGFiP for an operation id (idOp); the payer's browser
+// then goes to PaymentPageURL(idOp) once, within 15 minutes.
+func (c *Client) CreatePayment(ctx context.Context, r CreateRequest) (string, error) {
+	fields := []field{
+		{"exer", strconv.Itoa(r.Exer)},
+		{"mel", r.Mel},
+		{"montant", strconv.FormatInt(r.Montant, 10)},
+		{"numcli", r.Numcli},
+		{"objet", NormalizeObjet(r.Objet)},
+		{"refdet", r.Refdet},
+		{"saisie", r.Saisie},
+		{"urlnotif", r.URLNotif},
+		{"urlredirect", r.URLRedirect},
+	}
+	got, err := c.call(ctx, "creerPaiementSecurise", fields)
+	if err != nil {
+		return "", err
+	}
+	id := got["idop"]
+	if len(id) < 8 {
+		return "", fmt.Errorf("payfip: creerPaiementSecurise answered no idOp")
+	}
+	return id, nil
+}
+
+// PaymentDetails looks a payment up. A *Fault with code P5 means no result
+// yet; P1 an unknown or purged id.
+func (c *Client) PaymentDetails(ctx context.Context, idOp string) (Details, error) {
+	got, err := c.call(ctx, "recupererDetailPaiementSecurise", []field{{"idOp", idOp}})
+	if err != nil {
+		return Details{}, err
+	}
+	d := Details{
+		IDOp: got["idop"], Resultrans: got["resultrans"], Numauto: got["numauto"], Numcli: got["numcli"],
+		Refdet: got["refdet"], Exer: got["exer"], Mel: got["mel"], Objet: got["objet"], Saisie: got["saisie"],
+		Dattrans: got["dattrans"], Heurtrans: got["heurtrans"],
+	}
+	if m := got["montant"]; m != "" {
+		if d.Montant, err = strconv.ParseInt(m, 10, 64); err != nil {
+			return Details{}, fmt.Errorf("payfip: montant %q: %w", m, err)
+		}
+	}
+	return d, nil
+}
+
+// ClientDetails asks DGFiP about a client number: whether payment can be
+// offered for it at all.
+func (c *Client) ClientDetails(ctx context.Context, numcli string) (ClientInfo, error) {
+	got, err := c.call(ctx, "recupererDetailClient", []field{{"numCli", numcli}})
+	if err != nil {
+		return ClientInfo{}, err
+	}
+	return ClientInfo{Numcli: got["numcli"], Label1: got["libellen1"], Label2: got["libellen2"], Label3: got["libellen3"]}, nil
+}
+
+// PaymentPageURL is where the payer's browser goes for an operation.
+func (c *Client) PaymentPageURL(idOp string) string {
+	return c.base + "/tpa/paiementws.web?idop=" + url.QueryEscape(idOp)
+}
+
+// TIPIRequest is a payment by the legacy URL protocol.
+type TIPIRequest struct {
+	Numcli  string
+	Exer    int
+	Refdet  string
+	Montant int64
+	Mel     string
+	Objet   string
+	URLCL   string // where DGFiP posts the result
+	Saisie  string // T, or X for real payments
+}
+
+// TIPIURL is the address of the TIPI payment page for a request (GET).
+func (c *Client) TIPIURL(r TIPIRequest) string {
+	q := url.Values{}
+	q.Set("numcli", r.Numcli)
+	q.Set("exer", strconv.Itoa(r.Exer))
+	q.Set("refdet", r.Refdet)
+	q.Set("montant", strconv.FormatInt(r.Montant, 10))
+	q.Set("mel", r.Mel)
+	if o := NormalizeObjet(r.Objet); o != "" {
+		q.Set("objet", o)
+	}
+	q.Set("urlcl", r.URLCL)
+	q.Set("saisie", r.Saisie)
+	return c.base + "/tpa/paiement.web?" + q.Encode()
+}
+
+// NormalizeObjet makes a label acceptable to DGFiP: accents stripped, ' and
+// - turned into spaces, other characters dropped, spaces collapsed, 100
+// characters at most ("Précompte famille #1234" → "Precompte famille 1234").
+func NormalizeObjet(s string) string {
+	s, _, _ = transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), s)
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case r == ' ' || r == '\'' || r == '-' || r == '\t' || r == '’':
+			b.WriteRune(' ')
+		}
+	}
+	out := strings.Join(strings.Fields(b.String()), " ")
+	if len(out) > 100 {
+		out = strings.TrimSpace(out[:100])
+	}
+	return out
+}
+
+type field struct{ name, value string }
+
+// envelope writes the request of an operation: the operation element in
+// the service's namespace (prefix pai), unqualified arg0 and fields in the
+// order given (alphabetical, as DGFiP's WSDL lists them).
+func envelope(op string, fields []field) []byte {
+	var b bytes.Buffer
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	b.WriteString(`<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:pai="` + Namespace + `">`)
+	b.WriteString(`<soapenv:Header/><soapenv:Body><pai:` + op + `><arg0>`)
+	for _, f := range fields {
+		b.WriteString("<" + f.name + ">")
+		xml.EscapeText(&b, []byte(f.value)) //nolint:errcheck // bytes.Buffer does not fail
+		b.WriteString("</" + f.name + ">")
+	}
+	b.WriteString(`</arg0></pai:` + op + `></soapenv:Body></soapenv:Envelope>`)
+	return b.Bytes()
+}
+
+// call posts an operation and returns the leaf fields of its answer's
+// return element, by lower-cased local name, or a *Fault.
+func (c *Client) call(ctx context.Context, op string, fields []field) (map[string]string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/tpa/services/securite", bytes.NewReader(envelope(op, fields)))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+	req.Header.Set("SOAPAction", `""`)
+	if _, ok := ctx.Deadline(); !ok && c.http.Timeout == 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, Timeout)
+		defer cancel()
+		req = req.WithContext(ctx)
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("payfip: %s: %w", op, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("payfip: %s: %w", op, err)
+	}
+	got, fault, err := ParseAnswer(body)
+	if fault != nil {
+		fault.HTTPStatus = res.StatusCode
+		return nil, fault
+	}
+	if err != nil || res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("payfip: %s: HTTP %d: %v", op, res.StatusCode, err)
+	}
+	return got, nil
+}
+
+// ParseAnswer reads a SOAP answer by local names, whatever the prefixes: the
+// leaf fields of its return element (keys lower-cased, so idOp and idop are
+// one), or the Fault it carries.
+func ParseAnswer(body []byte) (map[string]string, *Fault, error) {
+	dec := xml.NewDecoder(bytes.NewReader(body))
+	fields := map[string]string{}
+	var text strings.Builder
+	var fault *Fault
+	inReturn, inDetail := false, false
+	sawBody := false
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("payfip: unreadable answer: %w", err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			name := t.Name.Local
+			switch {
+			case name == "Body":
+				sawBody = true
+			case name == "Fault":
+				fault = &Fault{}
+			case fault != nil && name == "detail":
+				inDetail = true
+			case fault != nil && inDetail && fault.Kind == "":
+				fault.Kind = name
+			case name == "return":
+				inReturn = true
+			}
+			text.Reset()
+		case xml.CharData:
+			text.Write(t)
+		case xml.EndElement:
+			name := t.Name.Local
+			v := strings.TrimSpace(text.String())
+			switch {
+			case fault != nil:
+				fault.set(name, v)
+				if name == "detail" {
+					inDetail = false
+				}
+			case inReturn && name == "return":
+				inReturn = false
+			case inReturn:
+				fields[strings.ToLower(name)] = v
+			}
+			text.Reset()
+		}
+	}
+	if fault != nil {
+		return nil, fault, nil
+	}
+	if !sawBody {
+		return nil, nil, errors.New("payfip: not a SOAP envelope")
+	}
+	return fields, nil, nil
+}

@@ -1,0 +1,305 @@
+package payments
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
+
+	"github.com/regie/regie/billing"
+	"github.com/regie/regie/payments/payfip"
+	"github.com/regie/regie/tenant"
+)
+
+// Service takes payments. Its callers are portal's pages and callbacks and
+// the reconciliation jobs.
+type Service struct {
+	DB      *sqlx.DB
+	Jobs    *river.Client[*sql.Tx]
+	PayFiP  *payfip.Client
+	BaseURL *url.URL // the platform's; DGFiP calls back paiement.<host>
+	Log     *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// paymentHost returns a URL on the platform's fixed callback host,
+// paiement.<base host>.
+func (s *Service) paymentHost(path string, q url.Values) string {
+	u := *s.BaseURL
+	u.Host = "paiement." + u.Host
+	u.Path = path
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Payable says whether an invoice can be paid online by a protocol now,
+// and if not why, in French.
+func Payable(inv billing.Invoice, p tenant.Protocol) error {
+	switch {
+	case inv.Status == billing.Paid:
+		return &NotPayableError{"Cette facture est déjà payée."}
+	case inv.Status == billing.Cancelled:
+		return &NotPayableError{"Cette facture est annulée : elle n'est pas à payer."}
+	case inv.Status != billing.Published:
+		return &NotPayableError{"Cette facture n'est pas encore publiée."}
+	case inv.TotalCents < MinAmount:
+		return &NotPayableError{"Le paiement en ligne n'est possible qu'à partir de 1,00 € : réglez cette facture auprès de la mairie."}
+	case inv.TotalCents > MaxAmount(p):
+		return &NotPayableError{fmt.Sprintf("Au-delà de %s, le paiement en ligne n'est pas possible : réglez cette facture auprès de la mairie.", billing.FormatEuros(MaxAmount(p)))}
+	}
+	return nil
+}
+
+// Start begins paying an invoice for a payer and returns where the payer's
+// browser goes (DGFiP's page). While an earlier attempt may still complete
+// it returns ErrInProgress; an invoice that cannot be paid online gives a
+// *NotPayableError; DGFiP refusing or failing gives an error wrapping
+// ErrUnavailable or a *payfip.Fault.
+func (s *Service) Start(ctx context.Context, t tenant.Tenant, invoiceID int64, payerEmail string) (string, error) {
+	now := s.now()
+	var a Attempt
+	err := tenant.WithTx(ctx, s.DB, t.ID, func(tx *sqlx.Tx) error {
+		inv, err := billing.LockInvoice(ctx, tx, t.ID, invoiceID)
+		if err != nil {
+			return err
+		}
+		if err := Payable(inv, t.Protocol); err != nil {
+			return err
+		}
+		earlier, err := InvoiceAttempts(ctx, tx, t.ID, inv.ID)
+		if err != nil {
+			return err
+		}
+		for _, e := range earlier {
+			if e.MayStillComplete(now) {
+				return ErrInProgress
+			}
+		}
+		series, err := billing.SeriesByID(ctx, tx, t.ID, inv.SeriesID)
+		if err != nil {
+			return err
+		}
+		status := Created
+		if t.Protocol == tenant.ProtocolTIPI {
+			status = Pending // no operation to create: the page is a URL
+		}
+		const ins = `INSERT INTO payment_attempts (tenant_id, invoice_id, protocol, mode, saisie, numcli, refdet, exer,
+				amount_cents, payer_email, status, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING ` + attemptColumns
+		err = tx.GetContext(ctx, &a, ins, t.ID, inv.ID, t.Protocol, t.Mode, Saisie(t.Protocol, t.Mode),
+			series.NumcliOr(t.Numcli), inv.RefdetOrEmpty(), inv.Exer(), inv.TotalCents, payerEmail, status, now)
+		if err != nil {
+			return err
+		}
+		if t.Protocol == tenant.ProtocolPayFiP {
+			return s.scheduleCheck(ctx, tx, a, now)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	objet := "Facture " + a.Refdet + " " + t.Name
+	if t.Protocol == tenant.ProtocolTIPI {
+		return s.PayFiP.TIPIURL(payfip.TIPIRequest{
+			Numcli: a.Numcli, Exer: a.Exer, Refdet: a.Refdet, Montant: a.AmountCents, Mel: a.PayerEmail, Objet: objet,
+			URLCL: s.paymentHost("/tipi", url.Values{"tentative": {strconv.FormatInt(a.ID, 10)}}), Saisie: a.Saisie,
+		}), nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, payfip.Timeout)
+	defer cancel()
+	idOp, err := s.PayFiP.CreatePayment(cctx, payfip.CreateRequest{
+		Exer: a.Exer, Mel: a.PayerEmail, Montant: a.AmountCents, Numcli: a.Numcli, Objet: objet, Refdet: a.Refdet,
+		Saisie: a.Saisie, URLNotif: s.paymentHost("/notification", nil),
+		URLRedirect: tenant.PortalURL(s.BaseURL, t, "/paiement/retour"),
+	})
+	if err != nil {
+		s.fail(context.WithoutCancel(ctx), t.ID, a.ID, err)
+		var f *payfip.Fault
+		if errors.As(err, &f) && !f.Technical() {
+			return "", err
+		}
+		return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	err = tenant.WithTx(context.WithoutCancel(ctx), s.DB, t.ID, func(tx *sqlx.Tx) error {
+		const upd = `UPDATE payment_attempts SET idop = $3, status = 'pending', updated_at = $4
+			WHERE tenant_id = $1 AND id = $2 AND status = 'created'`
+		_, err := tx.ExecContext(ctx, upd, t.ID, a.ID, idOp, s.now())
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	s.Log.Info("payment started", "commune", t.Slug, "attempt", a.ID, "invoice", a.InvoiceID, "idop", idOp, "saisie", a.Saisie)
+	return s.PayFiP.PaymentPageURL(idOp), nil
+}
+
+// fail ends an attempt whose operation DGFiP did not create.
+func (s *Service) fail(ctx context.Context, tid tenant.ID, id int64, cause error) {
+	err := tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
+		const upd = `UPDATE payment_attempts SET status = 'error', error = $3, settled_at = $4, updated_at = $4
+			WHERE tenant_id = $1 AND id = $2 AND status = 'created'`
+		_, err := tx.ExecContext(ctx, upd, tid, id, cause.Error(), s.now())
+		return err
+	})
+	if err != nil {
+		s.Log.Error("record failed payment attempt", "attempt", id, "err", err)
+	}
+	s.Log.Warn("payment not started", "attempt", id, "err", cause)
+}
+
+// look asks DGFiP about an attempt and applies the answer. source says who
+// asked (the payer's return, a notification, the reconciliation).
+func (s *Service) look(ctx context.Context, tid tenant.ID, id int64, source string) (Attempt, verdict, error) {
+	var a Attempt
+	err := tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
+		var err error
+		a, err = AttemptByID(ctx, tx, tid, id)
+		return err
+	})
+	if err != nil {
+		return a, verdict{}, err
+	}
+	if a.Status.Final() || a.Protocol != tenant.ProtocolPayFiP {
+		return a, verdict{status: a.Status}, nil
+	}
+	now := s.now()
+	if a.IDOp == nil {
+		// DGFiP never gave an operation: nothing could be paid. A fresh
+		// one may still be waiting for its answer.
+		if now.Sub(a.CreatedAt) < 2*payfip.Timeout {
+			return a, verdict{status: Created}, nil
+		}
+		err := tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
+			locked, err := lockAttempt(ctx, tx, tid, id)
+			if err != nil {
+				return err
+			}
+			_, err = settle(ctx, tx, s.Jobs, locked, outcome{status: Failed}, now)
+			return err
+		})
+		a.Status = Failed
+		return a, verdict{status: Failed}, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, payfip.Timeout)
+	d, lookErr := s.PayFiP.PaymentDetails(cctx, *a.IDOp)
+	cancel()
+	v := judge(d, lookErr, now.Sub(a.CreatedAt))
+	fields := map[string]string{"resultrans": d.Resultrans, "numauto": d.Numauto, "montant": strconv.FormatInt(d.Montant, 10),
+		"dattrans": d.Dattrans, "heurtrans": d.Heurtrans, "refdet": d.Refdet, "numcli": d.Numcli, "saisie": d.Saisie}
+	if lookErr != nil {
+		fields = map[string]string{"error": lookErr.Error()}
+	}
+	err = tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
+		locked, err := lockAttempt(ctx, tx, tid, id)
+		if err != nil {
+			return err
+		}
+		if err := record(ctx, tx, locked, source, fields, now); err != nil {
+			return err
+		}
+		const count = `UPDATE payment_attempts SET lookups = lookups + 1 WHERE tenant_id = $1 AND id = $2`
+		if _, err := tx.ExecContext(ctx, count, tid, id); err != nil {
+			return err
+		}
+		if v.retry || !v.status.Final() {
+			a = locked
+			return nil
+		}
+		o := outcome{status: v.status, resultrans: d.Resultrans, numauto: d.Numauto, transactionAt: d.TransactionTime(), amount: d.Montant}
+		if _, err := settle(ctx, tx, s.Jobs, locked, o, now); err != nil {
+			return err
+		}
+		a, err = AttemptByID(ctx, tx, tid, id)
+		return err
+	})
+	if lookErr != nil && v.retry {
+		s.Log.Warn("payment lookup failed", "attempt", id, "source", source, "err", lookErr)
+	}
+	return a, v, err
+}
+
+// Return handles the payer's browser coming back from DGFiP with an
+// operation id (on the commune's own host): it looks the attempt up at once,
+// notes the return (a payer who cancelled may start again at once), and
+// has the reconciliation look again within a minute.
+func (s *Service) Return(ctx context.Context, t tenant.Tenant, idOp string) (Attempt, error) {
+	var a Attempt
+	err := tenant.WithTx(ctx, s.DB, t.ID, func(tx *sqlx.Tx) error {
+		var err error
+		a, err = AttemptByIDOp(ctx, tx, t.ID, idOp)
+		return err
+	})
+	if err != nil {
+		return a, err
+	}
+	a, v, err := s.look(ctx, t.ID, a.ID, "retour")
+	if err != nil {
+		return a, err
+	}
+	now := s.now()
+	err = tenant.WithTx(ctx, s.DB, t.ID, func(tx *sqlx.Tx) error {
+		const upd = `UPDATE payment_attempts SET returned_at = $3, returned_cancelled = returned_cancelled OR $4
+			WHERE tenant_id = $1 AND id = $2`
+		cancelled := v.details.Resultrans == "A" || v.status == Abandoned
+		if _, err := tx.ExecContext(ctx, upd, t.ID, a.ID, now, cancelled); err != nil {
+			return err
+		}
+		a.ReturnedAt, a.ReturnedCancelled = &now, a.ReturnedCancelled || cancelled
+		if a.Status.Final() {
+			return nil
+		}
+		return s.scheduleCheck(ctx, tx, a, now)
+	})
+	return a, err
+}
+
+// Notify handles DGFiP's notification of an operation: it carries no
+// result, so the attempt is only looked up again, at once, by a job (the
+// notifier gets its answer fast). An unknown operation gives ErrNotFound.
+func (s *Service) Notify(ctx context.Context, idOp string) error {
+	tid, id, err := ownerFindAttemptByIDOp(ctx, s.DB, idOp)
+	if err != nil {
+		return err
+	}
+	return tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
+		a, err := AttemptByID(ctx, tx, tid, id)
+		if err != nil {
+			return err
+		}
+		if err := record(ctx, tx, a, "notification", map[string]string{"idop": idOp}, s.now()); err != nil {
+			return err
+		}
+		if a.Status.Final() {
+			return nil
+		}
+		return s.checkNow(ctx, tx, a)
+	})
+}
+
+// ownerFindAttemptByIDOp finds which commune an operation belongs to.
+// Owner-level on purpose: DGFiP's callbacks reach one platform host, before
+// any commune is known; the operation id, random and global, says which.
+func ownerFindAttemptByIDOp(ctx context.Context, db *sqlx.DB, idOp string) (tenant.ID, int64, error) {
+	var row struct {
+		TenantID tenant.ID `db:"tenant_id"`
+		ID       int64     `db:"id"`
+	}
+	err := db.GetContext(ctx, &row, `SELECT tenant_id, id FROM payment_attempts WHERE idop = $1`, idOp)
+	return row.TenantID, row.ID, mapErr(err)
+}

@@ -1,0 +1,109 @@
+package payments
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
+
+	"github.com/regie/regie/billing"
+	"github.com/regie/regie/tenant"
+)
+
+// PaymentSettled is the job inserted with every online payment: portal
+// mails the payer's receipt.
+type PaymentSettled struct {
+	TenantID  tenant.ID `json:"tenant_id"`
+	PaymentID int64     `json:"payment_id"`
+}
+
+// Kind names the job in River.
+func (PaymentSettled) Kind() string { return "payments.settled" }
+
+// outcome is a final answer about an attempt.
+type outcome struct {
+	status        Status
+	resultrans    string
+	numauto       string
+	transactionAt time.Time
+	amount        int64 // what DGFiP says was taken
+}
+
+// settle applies a final outcome to an attempt locked in tx. A final
+// attempt is left alone (a duplicate notification, a second lookup): so an
+// attempt settles once. A paid attempt records the money and, when its
+// amount is the attempt's, marks the invoice paid, or, when the invoice was
+// already paid or cancelled meanwhile, records an overpayment to refund. A
+// different amount is recorded and flagged, never applied. It returns the
+// payment's id (0 when no money was taken or the attempt was already final).
+func settle(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], a Attempt, o outcome, now time.Time) (int64, error) {
+	if a.Status.Final() {
+		return 0, nil
+	}
+	mismatch := o.status == Paid && o.amount != a.AmountCents
+	var txAt *time.Time
+	if !o.transactionAt.IsZero() {
+		txAt = &o.transactionAt
+	}
+	const upd = `UPDATE payment_attempts SET status = $3, resultrans = $4, numauto = $5, transaction_at = $6,
+			amount_mismatch = $7, settled_at = $8, updated_at = $8
+		WHERE tenant_id = $1 AND id = $2 AND status IN ('created', 'pending')`
+	res, err := tx.ExecContext(ctx, upd, a.TenantID, a.ID, o.status, o.resultrans, o.numauto, txAt, mismatch, now)
+	if err != nil {
+		return 0, err
+	}
+	if n, _ := res.RowsAffected(); n == 0 || o.status != Paid {
+		return 0, nil
+	}
+
+	paidAt := now
+	if txAt != nil {
+		paidAt = *txAt
+	}
+	means := "card"
+	if o.resultrans == "V" {
+		means = "debit"
+	}
+	anomaly, reason := "", ""
+	applied := false
+	if mismatch {
+		anomaly = "amount_mismatch"
+	} else {
+		if applied, err = billing.MarkPaid(ctx, tx, a.TenantID, a.InvoiceID, paidAt, a.Test()); err != nil {
+			return 0, err
+		}
+		if !applied {
+			inv, err := billing.InvoiceByID(ctx, tx, a.TenantID, a.InvoiceID)
+			if err != nil {
+				return 0, err
+			}
+			anomaly, reason = "overpayment", "facture déjà payée"
+			if inv.Status == billing.Cancelled {
+				anomaly, reason = "cancelled_invoice", "paiement d'une facture annulée"
+			}
+		}
+	}
+	amount := o.amount
+	if amount <= 0 {
+		amount = a.AmountCents
+	}
+	var paymentID int64
+	const ins = `INSERT INTO payments (tenant_id, invoice_id, attempt_id, channel, means, amount_cents, test, paid_at, applied, anomaly)
+		VALUES ($1, $2, $3, 'online', $4, $5, $6, $7, $8, $9) RETURNING id`
+	if err := tx.GetContext(ctx, &paymentID, ins, a.TenantID, a.InvoiceID, a.ID, means, amount, a.Test(), paidAt, applied, anomaly); err != nil {
+		return 0, fmt.Errorf("payments: record payment: %w", err)
+	}
+	if reason != "" {
+		const over = `INSERT INTO overpayments (tenant_id, invoice_id, payment_id, amount_cents, reason) VALUES ($1, $2, $3, $4, $5)`
+		if _, err := tx.ExecContext(ctx, over, a.TenantID, a.InvoiceID, paymentID, amount, reason); err != nil {
+			return 0, fmt.Errorf("payments: record overpayment: %w", err)
+		}
+	}
+	if _, err := jobs.InsertTx(ctx, tx.Tx, PaymentSettled{TenantID: a.TenantID, PaymentID: paymentID}, nil); err != nil {
+		return 0, fmt.Errorf("payments: queue receipt: %w", err)
+	}
+	return paymentID, nil
+}

@@ -1,0 +1,155 @@
+package payments
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/regie/regie/tenant"
+)
+
+const attemptColumns = `tenant_id, id, invoice_id, protocol, mode, saisie, numcli, refdet, exer, amount_cents,
+	payer_email, idop, status, resultrans, numauto, transaction_at, amount_mismatch, error, returned_at,
+	returned_cancelled, lookups, created_at, updated_at, settled_at`
+
+func mapErr(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// AttemptByID returns an attempt of the commune.
+func AttemptByID(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64) (Attempt, error) {
+	const sel = `SELECT ` + attemptColumns + ` FROM payment_attempts WHERE tenant_id = $1 AND id = $2`
+	var a Attempt
+	err := sqlx.GetContext(ctx, q, &a, sel, tid, id)
+	return a, mapErr(err)
+}
+
+// AttemptByIDOp returns the commune's attempt of a DGFiP operation.
+func AttemptByIDOp(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, idOp string) (Attempt, error) {
+	const sel = `SELECT ` + attemptColumns + ` FROM payment_attempts WHERE tenant_id = $1 AND idop = $2`
+	var a Attempt
+	err := sqlx.GetContext(ctx, q, &a, sel, tid, idOp)
+	return a, mapErr(err)
+}
+
+// lockAttempt returns an attempt and locks it until the transaction ends,
+// so that a notification, the payer's return and the reconciliation settle
+// it one at a time.
+func lockAttempt(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64) (Attempt, error) {
+	const sel = `SELECT ` + attemptColumns + ` FROM payment_attempts WHERE tenant_id = $1 AND id = $2 FOR UPDATE`
+	var a Attempt
+	err := sqlx.GetContext(ctx, q, &a, sel, tid, id)
+	return a, mapErr(err)
+}
+
+// InvoiceAttempts returns the attempts of an invoice, newest first.
+func InvoiceAttempts(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, invoiceID int64) ([]Attempt, error) {
+	const sel = `SELECT ` + attemptColumns + ` FROM payment_attempts WHERE tenant_id = $1 AND invoice_id = $2
+		ORDER BY created_at DESC, id DESC`
+	var as []Attempt
+	err := sqlx.SelectContext(ctx, q, &as, sel, tid, invoiceID)
+	return as, err
+}
+
+// InProgress returns, among invoiceIDs, those with an attempt that may still
+// complete at now: their families read "Paiement en cours". One query for
+// a whole list.
+func InProgress(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, invoiceIDs []int64, now time.Time) (map[int64]bool, error) {
+	const sel = `SELECT DISTINCT invoice_id FROM payment_attempts
+		WHERE tenant_id = $1 AND invoice_id = ANY($2) AND status IN ('created', 'pending')
+		  AND created_at > $3 AND NOT returned_cancelled`
+	var ids []int64
+	if err := sqlx.SelectContext(ctx, q, &ids, sel, tid, pq.Int64Array(invoiceIDs), now.Add(-PayerWindow)); err != nil {
+		return nil, err
+	}
+	out := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
+}
+
+// record appends what was received about an attempt (a lookup's answer, a
+// TIPI post, a notification) to its log.
+func record(ctx context.Context, q sqlx.ExtContext, a Attempt, source string, fields map[string]string, now time.Time) error {
+	entry, err := json.Marshal([]map[string]any{{"at": now, "source": source, "fields": fields}})
+	if err != nil {
+		return err
+	}
+	const upd = `UPDATE payment_attempts SET received = received || $3::jsonb, updated_at = $4 WHERE tenant_id = $1 AND id = $2`
+	_, err = q.ExecContext(ctx, upd, a.TenantID, a.ID, string(entry), now)
+	return err
+}
+
+// Payment is money received for an invoice.
+type Payment struct {
+	TenantID    tenant.ID `db:"tenant_id"`
+	ID          int64     `db:"id"`
+	InvoiceID   int64     `db:"invoice_id"`
+	AttemptID   *int64    `db:"attempt_id"`
+	Channel     string    `db:"channel"` // online, counter
+	Means       string    `db:"means"`   // card, debit, cash, cheque, counter_card, other
+	AmountCents int64     `db:"amount_cents"`
+	Test        bool      `db:"test"`
+	PaidAt      time.Time `db:"paid_at"`
+	Applied     bool      `db:"applied"`
+	Anomaly     string    `db:"anomaly"` // "", overpayment, amount_mismatch, cancelled_invoice
+	Note        string    `db:"note"`
+	CreatedAt   time.Time `db:"created_at"`
+}
+
+const paymentColumns = `tenant_id, id, invoice_id, attempt_id, channel, means, amount_cents, test, paid_at, applied, anomaly, note, created_at`
+
+// PaymentByID returns a payment.
+func PaymentByID(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64) (Payment, error) {
+	const sel = `SELECT ` + paymentColumns + ` FROM payments WHERE tenant_id = $1 AND id = $2`
+	var p Payment
+	err := sqlx.GetContext(ctx, q, &p, sel, tid, id)
+	return p, mapErr(err)
+}
+
+// InvoicePayments returns the money received for an invoice, oldest first.
+func InvoicePayments(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, invoiceID int64) ([]Payment, error) {
+	const sel = `SELECT ` + paymentColumns + ` FROM payments WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY paid_at, id`
+	var ps []Payment
+	err := sqlx.SelectContext(ctx, q, &ps, sel, tid, invoiceID)
+	return ps, err
+}
+
+// Overpayment is money to give back.
+type Overpayment struct {
+	TenantID    tenant.ID  `db:"tenant_id"`
+	ID          int64      `db:"id"`
+	InvoiceID   int64      `db:"invoice_id"`
+	PaymentID   int64      `db:"payment_id"`
+	AmountCents int64      `db:"amount_cents"`
+	Reason      string     `db:"reason"`
+	Status      string     `db:"status"`
+	CreatedAt   time.Time  `db:"created_at"`
+	RefundedAt  *time.Time `db:"refunded_at"`
+}
+
+// Overpayments returns the commune's overpayments, newest first.
+func Overpayments(ctx context.Context, q sqlx.ExtContext, tid tenant.ID) ([]Overpayment, error) {
+	const sel = `SELECT tenant_id, id, invoice_id, payment_id, amount_cents, reason, status, created_at, refunded_at
+		FROM overpayments WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC`
+	var os []Overpayment
+	err := sqlx.SelectContext(ctx, q, &os, sel, tid)
+	return os, err
+}
+
+// Attempts returns the commune's attempts, newest first, at most limit.
+func Attempts(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, limit int) ([]Attempt, error) {
+	const sel = `SELECT ` + attemptColumns + ` FROM payment_attempts WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`
+	var as []Attempt
+	err := sqlx.SelectContext(ctx, q, &as, sel, tid, limit)
+	return as, err
+}

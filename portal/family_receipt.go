@@ -1,0 +1,92 @@
+package portal
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/regie/regie/billing"
+	"github.com/regie/regie/billing/pdf"
+	"github.com/regie/regie/payments"
+	"github.com/regie/regie/tenant"
+)
+
+// onlinePayment returns the online payment that settled an invoice, with
+// its attempt, if there is one.
+func onlinePayment(ctx context.Context, tx *sqlx.Tx, tid tenant.ID, invoiceID int64) (payments.Payment, payments.Attempt, bool, error) {
+	ps, err := payments.InvoicePayments(ctx, tx, tid, invoiceID)
+	if err != nil {
+		return payments.Payment{}, payments.Attempt{}, false, err
+	}
+	for _, p := range ps {
+		if p.Channel == "online" && p.Applied && p.AttemptID != nil {
+			a, err := payments.AttemptByID(ctx, tx, tid, *p.AttemptID)
+			return p, a, err == nil, err
+		}
+	}
+	return payments.Payment{}, payments.Attempt{}, false, nil
+}
+
+// receiptDoc gathers a receipt's content.
+func (s *Server) receiptDoc(ctx context.Context, tx *sqlx.Tx, t tenant.Tenant, inv billing.Invoice, p payments.Payment, a payments.Attempt) (pdf.Receipt, error) {
+	fam, err := billing.FamilyByID(ctx, tx, t.ID, inv.FamilyID)
+	if err != nil {
+		return pdf.Receipt{}, err
+	}
+	series, err := billing.SeriesByID(ctx, tx, t.ID, inv.SeriesID)
+	if err != nil {
+		return pdf.Receipt{}, err
+	}
+	means := "carte bancaire"
+	if p.Means == "debit" {
+		means = "prélèvement"
+	}
+	return pdf.Receipt{
+		Commune:     s.pdfCommune(ctx, t),
+		Family:      pdf.Family{Ref: fam.Ref, Name: fam.Name, Address: fam.Address, PostalCode: fam.PostalCode, City: fam.City},
+		Reference:   inv.Ref(),
+		SeriesLabel: series.Label,
+		Period:      inv.Period,
+		AmountCents: p.AmountCents,
+		PaidAt:      p.PaidAt,
+		Numauto:     a.Numauto,
+		Means:       means,
+		Numcli:      a.Numcli,
+		Test:        p.Test,
+	}, nil
+}
+
+// receiptPDF serves the "justificatif de paiement" of an invoice paid
+// online. It is rendered on each request: it is cheap and never changes.
+func (s *Server) receiptPDF(c *gin.Context) {
+	ctx := c.Request.Context()
+	t, _ := tenant.FromContext(ctx)
+	var doc pdf.Receipt
+	err := s.accountInvoice(c, func(tx *sqlx.Tx, inv billing.AccountInvoice) error {
+		p, a, ok, err := onlinePayment(ctx, tx, t.ID, inv.ID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errNotFound
+		}
+		doc, err = s.receiptDoc(ctx, tx, t, inv.Invoice, p, a)
+		return err
+	})
+	if err != nil {
+		s.renderError(c, err)
+		return
+	}
+	var buf bytes.Buffer
+	if err := pdf.RenderReceipt(&buf, doc); err != nil {
+		s.renderError(c, err)
+		return
+	}
+	c.Header("Content-Disposition", fmt.Sprintf(`inline; filename="justificatif-%s.pdf"`, doc.Reference))
+	c.Header("Cache-Control", "private, no-store")
+	c.Data(http.StatusOK, "application/pdf", buf.Bytes())
+}
