@@ -58,7 +58,7 @@ type Deps struct {
 	Docs docstore.Store
 	// Payments takes payments through DGFiP.
 	Payments *payments.Service
-	Log  *slog.Logger
+	Log      *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

@@ -39,7 +39,6 @@ func InvoiceKey(tid tenant.ID, invoiceID int64) string {
 	return "tenants/" + strconv.FormatInt(int64(tid), 10) + "/invoices/" + strconv.FormatInt(invoiceID, 10) + ".pdf"
 }
 
-
 // LogoKey is where a commune's logo lives; version changes with each upload
 // so that caches never serve an old one.
 func LogoKey(tid tenant.ID, version string) string {
