@@ -26,6 +26,9 @@ import (
 
 	"github.com/regie/regie/billing/docstore"
 	"github.com/regie/regie/migrations/dbtest"
+	"github.com/regie/regie/payments"
+	"github.com/regie/regie/payments/dgfipsim"
+	"github.com/regie/regie/payments/payfip"
 	"github.com/regie/regie/portal/mail"
 	"github.com/regie/regie/portal/mail/catcher"
 	"github.com/regie/regie/tenant"
@@ -38,6 +41,9 @@ import (
 type env struct {
 	docs    *docstore.Folder
 	docsDir string
+	sim     *dgfipsim.Server
+	simTS   *httptest.Server
+	pay     *payments.Service
 	srv     *Server
 	ts      *httptest.Server
 	box     *catcher.Catcher
@@ -88,8 +94,15 @@ func sharedEnv(t *testing.T) *env {
 		}
 		log := slog.New(slog.DiscardHandler)
 		store := tenant.NewStore(db)
+		// the DGFiP stand-in, whose notifications reach paiement.localhost
+		e.sim = dgfipsim.New(dgfipsim.Options{Clients: map[string]string{"001964": "MAIRIE DE TEST", "002741": "MAIRIE B"}})
+		e.simTS = httptest.NewServer(e.sim)
+		e.pay = &payments.Service{DB: db, PayFiP: payfip.New(e.simTS.URL, nil), BaseURL: base, Log: log}
 		workers := river.NewWorkers()
 		if envErr = AddWorkers(workers, WorkerDeps{DB: db, Tenants: store, Sender: sender, BaseURL: base, Log: log}); envErr != nil {
+			return
+		}
+		if envErr = payments.AddWorkers(workers, e.pay); envErr != nil {
 			return
 		}
 		e.jobs, envErr = river.NewClient(riverdatabasesql.New(db.DB), &river.Config{
@@ -99,6 +112,7 @@ func sharedEnv(t *testing.T) *env {
 		if envErr != nil {
 			return
 		}
+		e.pay.Jobs = e.jobs
 		if envErr = e.jobs.Start(context.Background()); envErr != nil {
 			return
 		}
@@ -111,12 +125,12 @@ func sharedEnv(t *testing.T) *env {
 			return
 		}
 		e.docs = docs
-		payfip, _ := url.Parse("http://127.0.0.1:8090")
+		payfipURL, _ := url.Parse(e.simTS.URL)
 		// Each test browser comes through the "proxy" 127.0.0.1 with its own
 		// X-Forwarded-For, so that per-IP limits see distinct people.
-		e.srv, envErr = New(Options{BaseURL: base, Secret: []byte("test-secret-test-secret-test-secret!"), PayFiPURL: payfip,
+		e.srv, envErr = New(Options{BaseURL: base, Secret: []byte("test-secret-test-secret-test-secret!"), PayFiPURL: payfipURL,
 			PasswordMinLength: 8, TrustedProxies: []string{"127.0.0.1/32"}},
-			Deps{DB: db, Redis: rdb, Tenants: store, Resolver: tenant.NewResolver(store, rdb, log), Jobs: e.jobs, Docs: docs, Log: log})
+			Deps{DB: db, Redis: rdb, Tenants: store, Resolver: tenant.NewResolver(store, rdb, log), Jobs: e.jobs, Docs: docs, Payments: e.pay, Log: log})
 		if envErr != nil {
 			return
 		}

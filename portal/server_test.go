@@ -22,6 +22,8 @@ func TestMain(m *testing.M) {
 	dbtest.Main(m, func() {
 		if theEnv != nil {
 			theEnv.jobs.Stop(context.Background()) //nolint:errcheck // the process ends
+			theEnv.sim.Close()
+			theEnv.simTS.Close()
 			os.RemoveAll(theEnv.docsDir)
 		}
 	})
