@@ -224,7 +224,6 @@ func (s *CSVSource) Next() (ImportRow, []LineError, error) {
 		if err == io.EOF {
 			return ImportRow{}, nil, io.EOF
 		}
-		line, _ := s.r.FieldPos(0)
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
 			return ImportRow{Line: pe.StartLine}, []LineError{{pe.StartLine, "-", "ligne CSV mal formée (guillemets non fermés ?)"}}, nil
@@ -232,6 +231,7 @@ func (s *CSVSource) Next() (ImportRow, []LineError, error) {
 		if err != nil {
 			return ImportRow{}, nil, err
 		}
+		line, _ := s.r.FieldPos(0)
 		if blank(rec) {
 			continue
 		}

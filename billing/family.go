@@ -4,6 +4,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/regie/regie/tenant"
 )
@@ -58,11 +59,11 @@ func SplitEmails(s string) ([]string, error) {
 // normalised.
 func (f Family) Validate() error {
 	switch {
-	case strings.TrimSpace(f.Ref) == "" || len(f.Ref) > 64:
+	case strings.TrimSpace(f.Ref) == "" || utf8.RuneCountInString(f.Ref) > 64:
 		return &ValidationError{"famille", "identifiant de famille obligatoire (64 caractères au plus)"}
-	case strings.TrimSpace(f.Name) == "" || len(f.Name) > 200:
+	case strings.TrimSpace(f.Name) == "" || utf8.RuneCountInString(f.Name) > 200:
 		return &ValidationError{"nom", "nom de famille obligatoire (200 caractères au plus)"}
-	case len(f.Address) > 300 || len(f.City) > 100 || len(f.PostalCode) > 10:
+	case utf8.RuneCountInString(f.Address) > 300 || utf8.RuneCountInString(f.City) > 100 || utf8.RuneCountInString(f.PostalCode) > 10:
 		return &ValidationError{"adresse", "adresse trop longue"}
 	}
 	for _, e := range f.Emails {

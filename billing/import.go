@@ -174,10 +174,12 @@ func stageRows(ctx context.Context, tx *sqlx.Tx, src RowSource, seriesID map[str
 	CREATE INDEX ON import_rows (family_ref, line);
 	ANALYZE import_rows;
 	CREATE TEMP TABLE import_invoices ON COMMIT DROP AS
-	SELECT ikey, min(line) AS first_line, min(family_ref) AS family_ref, min(series_id) AS series_id,
-		min(period) AS period, min(due_date) AS due_date, min(reference) AS reference,
+	SELECT ikey, min(line) AS first_line, (array_agg(family_ref ORDER BY line))[1] AS family_ref,
+		(array_agg(series_id ORDER BY line))[1] AS series_id, (array_agg(period ORDER BY line))[1] AS period,
+		(array_agg(due_date ORDER BY line))[1] AS due_date, min(reference) AS reference,
 		sum(line_total) AS total, count(*) AS nlines,
-		md5(min(family_ref) || '|' || min(series_id) || '|' || min(period) || '|' || min(due_date) || '|' ||
+		md5((array_agg(family_ref ORDER BY line))[1] || '|' || (array_agg(series_id ORDER BY line))[1] || '|' ||
+			(array_agg(period ORDER BY line))[1] || '|' || (array_agg(due_date ORDER BY line))[1] || '|' ||
 			string_agg(label || '|' || quantity_milli || '|' || unit_price_cents, E'\n' ORDER BY line)) AS content_hash,
 		NULL::bigint AS family_id, NULL::bigint AS existing_id, NULL::text AS action, NULL::bigint AS invoice_id
 	FROM import_rows GROUP BY ikey;
@@ -216,9 +218,10 @@ func checkRows(ctx context.Context, tx *sqlx.Tx, tid tenant.ID, res *ImportResul
 			FROM import_rows r JOIN LATERAL (SELECT address, postal_code, city, line FROM import_rows x WHERE x.family_ref = r.family_ref ORDER BY line LIMIT 1) f ON true
 			WHERE (r.address, r.postal_code, r.city) <> (f.address, f.postal_code, f.city)`, nil},
 		// ...an invoice one family, series, period and due date...
-		{`SELECT r.line, 'reference' AS col, format('la facture %s a une autre famille, série ou période à la ligne %s', r.reference, i.first_line) AS msg
-			FROM import_rows r JOIN import_invoices i USING (ikey)
-			WHERE r.reference IS NOT NULL AND (r.family_ref, r.series_id, r.period) <> (i.family_ref, i.series_id, i.period)`, nil},
+		{`SELECT r.line, 'reference' AS col, format('la facture %s a une autre famille, série ou période à la ligne %s', r.reference, f.line) AS msg
+			FROM import_rows r JOIN LATERAL (SELECT family_ref, series_id, period, line FROM import_rows x
+				WHERE x.ikey = r.ikey ORDER BY line LIMIT 1) f ON true
+			WHERE r.reference IS NOT NULL AND (r.family_ref, r.series_id, r.period) <> (f.family_ref, f.series_id, f.period)`, nil},
 		{`SELECT r.line, 'echeance' AS col, format('les lignes d''une même facture doivent avoir la même échéance (voir la ligne %s)', i.first_line) AS msg
 			FROM import_rows r JOIN import_invoices i USING (ikey)
 			WHERE r.due_date <> (SELECT due_date FROM import_rows x WHERE x.ikey = r.ikey ORDER BY line LIMIT 1)`, nil},
@@ -255,7 +258,10 @@ func checkRows(ctx context.Context, tx *sqlx.Tx, tid tenant.ID, res *ImportResul
 	); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE import_invoices SET action = 'new' WHERE existing_id IS NULL`); err != nil {
+	// the planner must know the actions before the statements that filter
+	// on them (it otherwise guessed one row and looped: 90 s for 30,000
+	// invoices)
+	if _, err := tx.ExecContext(ctx, `UPDATE import_invoices SET action = 'new' WHERE existing_id IS NULL; ANALYZE import_invoices`); err != nil {
 		return err
 	}
 	more := []string{
@@ -349,8 +355,8 @@ func apply(ctx context.Context, tx *sqlx.Tx, tid tenant.ID, opts ImportOptions, 
 		return fmt.Errorf("billing: create batch: %w", err)
 	}
 	err := execAll(ctx, tx,
-		stmt{`UPDATE invoices i SET due_date = s.due_date, total_cents = s.total, content_hash = s.content_hash,
-			batch_id = $2, pdf_key = '', updated_at = now()
+		stmt{`UPDATE invoices i SET series_id = s.series_id, period = s.period, due_date = s.due_date,
+			total_cents = s.total, content_hash = s.content_hash, batch_id = $2, pdf_key = '', updated_at = now()
 		FROM import_invoices s WHERE s.action = 'replace' AND i.tenant_id = $1 AND i.id = s.existing_id`, []any{tid, res.BatchID}},
 		stmt{`DELETE FROM invoice_lines l USING import_invoices s
 			WHERE s.action = 'replace' AND l.tenant_id = $1 AND l.invoice_id = s.existing_id`, []any{tid}},

@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -70,9 +72,16 @@ func Publish(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], tid 
 			need[d.SeriesID]++
 		}
 	}
+	// lock the series always in the same order, so that two publications
+	// spanning the same series queue instead of deadlocking
+	sids := make([]int64, 0, len(need))
+	for sid := range need {
+		sids = append(sids, sid)
+	}
+	slices.Sort(sids)
 	next := map[int64]int64{}
-	for sid, n := range need {
-		if next[sid], err = reserveNumbers(ctx, tx, tid, sid, n); err != nil {
+	for _, sid := range sids {
+		if next[sid], err = reserveNumbers(ctx, tx, tid, sid, need[sid]); err != nil {
 			return 0, err
 		}
 	}
@@ -132,7 +141,7 @@ func Publish(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], tid 
 // ErrAlreadyPaid or ErrAlreadyCancelled.
 func CancelInvoice(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, reference, reason string, now time.Time) (Invoice, error) {
 	reason = strings.TrimSpace(reason)
-	if reason == "" || len(reason) > 500 {
+	if reason == "" || utf8.RuneCountInString(reason) > 500 {
 		return Invoice{}, &ValidationError{"reason", "motif d'annulation obligatoire (500 caractères au plus)"}
 	}
 	inv, err := InvoiceByReference(ctx, q, tid, reference)

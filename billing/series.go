@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/regie/regie/tenant"
 )
@@ -30,7 +31,7 @@ func (s Series) Validate() error {
 	switch {
 	case !codeRe.MatchString(s.Code):
 		return &ValidationError{"code", "code de série : 1 à 10 lettres majuscules ou chiffres (ex. RS)"}
-	case strings.TrimSpace(s.Label) == "" || len(s.Label) > 100:
+	case strings.TrimSpace(s.Label) == "" || utf8.RuneCountInString(s.Label) > 100:
 		return &ValidationError{"label", "libellé de série obligatoire (100 caractères au plus)"}
 	case s.NextNumber < 1:
 		return &ValidationError{"next", "le prochain numéro doit être positif"}
