@@ -4,7 +4,12 @@ GO ?= go
 GOBIN := $(shell $(GO) env GOPATH)/bin
 export PATH := $(GOBIN):$(PATH)
 
-.PHONY: demo test build vet fmt
+FUZZTIME ?= 10s
+# every fuzz target, as "Name package"; `make test` runs each briefly
+FUZZ_TARGETS = \
+	"FuzzCSVSource ./billing/"
+
+.PHONY: demo test fuzz build vet fmt
 
 ## demo: the whole product with embedded defaults, seeded, on :8080
 demo:
@@ -17,7 +22,15 @@ test:
 	@env_lines=$$(deploy/local/test-env.sh) && eval "$$env_lines" && \
 	  echo "PostgreSQL: $$REGIE_TEST_DATABASE_URL  Redis: $$REGIE_TEST_REDIS_URL" && \
 	  $(GO) vet ./... && \
-	  $(GO) test -race -count=1 -timeout 30m ./...
+	  $(GO) test -race -count=1 -timeout 30m ./... && \
+	  $(MAKE) --no-print-directory fuzz
+
+## fuzz: each fuzz target for FUZZTIME (seed corpora in testdata/fuzz)
+fuzz:
+	@mkdir -p .data; for t in $(FUZZ_TARGETS); do set -- $$t; \
+	  echo "fuzz $$1 ($(FUZZTIME))"; \
+	  $(GO) test -run XXX -fuzz "^$$1\$$" -fuzztime $(FUZZTIME) $$2 > .data/fuzz-$$1.log 2>&1 || { cat .data/fuzz-$$1.log; exit 1; }; \
+	done
 
 ## build: the regie binary in ./bin
 build:

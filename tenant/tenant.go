@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
@@ -143,7 +144,7 @@ func (t Tenant) Validate() error {
 	if err := ValidateSlug(t.Slug); err != nil {
 		return err
 	}
-	if strings.TrimSpace(t.Name) == "" || len(t.Name) > 200 {
+	if strings.TrimSpace(t.Name) == "" || utf8.RuneCountInString(t.Name) > 200 {
 		return &ValidationError{"name", "le nom de la commune est obligatoire (200 caractères au plus)"}
 	}
 	if err := ValidateNumcli(t.Numcli); err != nil {
