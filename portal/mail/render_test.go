@@ -16,28 +16,50 @@ var common = mail.Common{
 
 // samples holds filled data for every template, with the links each body
 // must show.
+var items = []mail.InvoiceItem{{Family: "Famille Martin", Series: "Restauration scolaire", Period: "octobre 2026",
+	Reference: "2026-RS-00-8001517", Amount: "37,50\u00a0€", DueDate: "15/11/2026", URL: "https://demo.portail.example.fr/factures/42"}}
+
 var samples = map[string]struct {
 	data  any
 	links []string
+	// subject the mail's subject when it does not name the commune (the
+	// sender's name does)
+	subject string
 }{
 	"activation": {
 		mail.LinkMail{Common: common, Link: "https://demo.portail.example.fr/activation/tok-act-123", Validity: "48 heures"},
-		[]string{"https://demo.portail.example.fr/activation/tok-act-123"},
+		[]string{"https://demo.portail.example.fr/activation/tok-act-123"}, "",
 	},
 	"reset": {
 		mail.LinkMail{Common: common, Link: "https://demo.portail.example.fr/mot-de-passe/tok-reset-456", Validity: "1 heure"},
-		[]string{"https://demo.portail.example.fr/mot-de-passe/tok-reset-456"},
+		[]string{"https://demo.portail.example.fr/mot-de-passe/tok-reset-456"}, "",
 	},
 	"already_active": {
 		mail.AlreadyActiveMail{Common: common, LoginURL: "https://demo.portail.example.fr/connexion", ResetURL: "https://demo.portail.example.fr/mot-de-passe-oublie"},
-		[]string{"https://demo.portail.example.fr/connexion", "https://demo.portail.example.fr/mot-de-passe-oublie"},
+		[]string{"https://demo.portail.example.fr/connexion", "https://demo.portail.example.fr/mot-de-passe-oublie"}, "",
+	},
+	"invoices": {
+		mail.InvoicesMail{Common: common, Subject: "Votre facture d'octobre 2026 est disponible", Invoices: items, ListURL: "https://demo.portail.example.fr/factures"},
+		[]string{"https://demo.portail.example.fr/factures/42", "https://demo.portail.example.fr/factures"},
+		"Votre facture d'octobre 2026 est disponible",
+	},
+	"invitation": {
+		mail.InvitationMail{Common: common, Subject: "Votre facture d'octobre 2026 est disponible", Invoices: items,
+			ActivationURL: "https://demo.portail.example.fr/activation?email=a%40b.fr"},
+		[]string{"https://demo.portail.example.fr/activation?email=a%40b.fr"},
+		"Votre facture d'octobre 2026 est disponible",
+	},
+	"receipt": {
+		mail.ReceiptMail{Common: common, Reference: "2026-RS-00-8001517", Amount: "37,50\u00a0€", PaidAt: "25/11/2026 à 14h25",
+			Numauto: "112233", InvoiceURL: "https://demo.portail.example.fr/factures/42"},
+		[]string{"https://demo.portail.example.fr/factures/42"}, "",
 	},
 }
 
 func TestNames(t *testing.T) {
 	names := mail.Names()
 	slices.Sort(names)
-	if want := []string{"activation", "already_active", "reset"}; !slices.Equal(names, want) {
+	if want := []string{"activation", "already_active", "invitation", "invoices", "receipt", "reset"}; !slices.Equal(names, want) {
 		t.Fatalf("Names() = %v, want %v (layout is not a mail)", names, want)
 	}
 }
@@ -59,7 +81,10 @@ func TestRender(t *testing.T) {
 			if strings.ContainsAny(r.Subject, "\r\n") || r.Subject != strings.TrimSpace(r.Subject) {
 				t.Errorf("subject %q: want one trimmed line", r.Subject)
 			}
-			if !strings.Contains(r.Subject, common.Commune) {
+			if s.subject != "" && r.Subject != s.subject {
+				t.Errorf("subject %q, want %q", r.Subject, s.subject)
+			}
+			if s.subject == "" && !strings.Contains(r.Subject, common.Commune) {
 				t.Errorf("subject %q does not name the commune", r.Subject)
 			}
 			for _, link := range s.links {
