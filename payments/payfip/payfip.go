@@ -127,6 +127,11 @@ func (c *Client) PaymentDetails(ctx context.Context, idOp string) (Details, erro
 	if err != nil {
 		return Details{}, err
 	}
+	if got["resultrans"] == "" {
+		// a 200 without a result (a proxy, a broken answer): not an
+		// answer about the payment, so nothing may be decided from it
+		return Details{}, fmt.Errorf("payfip: recupererDetailPaiementSecurise answered no result")
+	}
 	d := Details{
 		IDOp: got["idop"], Resultrans: got["resultrans"], Numauto: got["numauto"], Numcli: got["numcli"],
 		Refdet: got["refdet"], Exer: got["exer"], Mel: got["mel"], Objet: got["objet"], Saisie: got["saisie"],
@@ -146,6 +151,9 @@ func (c *Client) ClientDetails(ctx context.Context, numcli string) (ClientInfo, 
 	got, err := c.call(ctx, "recupererDetailClient", []field{{"numCli", numcli}})
 	if err != nil {
 		return ClientInfo{}, err
+	}
+	if got["numcli"] == "" {
+		return ClientInfo{}, fmt.Errorf("payfip: recupererDetailClient answered no client")
 	}
 	return ClientInfo{Numcli: got["numcli"], Label1: got["libellen1"], Label2: got["libellen2"], Label3: got["libellen3"]}, nil
 }
@@ -187,13 +195,15 @@ func (c *Client) TIPIURL(r TIPIRequest) string {
 // - turned into spaces, other characters dropped, spaces collapsed, 100
 // characters at most ("Précompte famille #1234" → "Precompte famille 1234").
 func NormalizeObjet(s string) string {
+	s = ligatures.Replace(s)
 	s, _, _ = transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), s)
 	var b strings.Builder
 	for _, r := range s {
 		switch {
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
 			b.WriteRune(r)
-		case r == ' ' || r == '\'' || r == '-' || r == '\t' || r == '’':
+		case r == '\'' || r == '’' || unicode.IsSpace(r) || unicode.Is(unicode.Pd, r):
+			// apostrophes, every space and every dash separate words
 			b.WriteRune(' ')
 		}
 	}
@@ -203,6 +213,9 @@ func NormalizeObjet(s string) string {
 	}
 	return out
 }
+
+// ligatures are letters that decomposing does not turn into ASCII.
+var ligatures = strings.NewReplacer("Œ", "OE", "œ", "oe", "Æ", "AE", "æ", "ae", "ß", "ss")
 
 type field struct{ name, value string }
 
