@@ -167,3 +167,33 @@ func cancel(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, inv Invoice, 
 	}
 	return out, mapErr(err)
 }
+
+// CancelBatch cancels, with a reason, every unpaid invoice of a batch that
+// was published by mistake (or not yet published); paid ones stay paid and
+// keep their numbers. It returns how many were cancelled and how many were
+// left because they are paid.
+func CancelBatch(ctx context.Context, tx *sqlx.Tx, tid tenant.ID, batchID int64, reason string, now time.Time) (cancelled, paid int, err error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" || utf8.RuneCountInString(reason) > 500 {
+		return 0, 0, &ValidationError{"reason", "motif d'annulation obligatoire (500 caractères au plus)"}
+	}
+	var status string
+	if err := tx.GetContext(ctx, &status, `SELECT status FROM import_batches WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tid, batchID); err != nil {
+		return 0, 0, mapErr(err)
+	}
+	if status == "cancelled" {
+		return 0, 0, ErrBatchState
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE invoices SET status = 'cancelled', cancel_reason = $3, cancelled_at = $4, updated_at = $4
+		WHERE tenant_id = $1 AND batch_id = $2 AND status IN ('draft', 'published')`, tid, batchID, reason, now)
+	if err != nil {
+		return 0, 0, err
+	}
+	n, _ := res.RowsAffected()
+	if err := tx.GetContext(ctx, &paid, `SELECT count(*) FROM invoices WHERE tenant_id = $1 AND batch_id = $2 AND status = 'paid'`, tid, batchID); err != nil {
+		return 0, 0, err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE import_batches SET status = 'cancelled', cancel_reason = $3, cancelled_at = $4
+		WHERE tenant_id = $1 AND id = $2`, tid, batchID, reason, now)
+	return int(n), paid, err
+}

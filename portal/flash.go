@@ -28,6 +28,7 @@ var flashMessages = map[string]string{
 	"logged_out_all": "Toutes vos sessions ont été fermées.",
 	"link_sent":      "",
 	"password_saved": "Votre mot de passe a été changé.",
+	"staff_password": "Votre mot de passe est enregistré : connectez-vous.",
 	"notify_on":      "Vous serez prévenu par courriel des nouvelles factures.",
 	"notify_off":     "Vous ne recevrez plus de courriel pour les nouvelles factures.",
 }

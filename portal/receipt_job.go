@@ -35,7 +35,7 @@ func (w *receiptWorker) Work(ctx context.Context, job *river.Job[payments.Paymen
 			return err
 		}
 		if p.AttemptID == nil {
-			return nil // a counter payment: the town hall gives its own receipt
+			return fmt.Errorf("payment %d was not made online", p.ID)
 		}
 		at, err := payments.AttemptByID(ctx, tx, t.ID, *p.AttemptID)
 		if err != nil {

@@ -30,6 +30,15 @@ type Page struct {
 	Account    string         // address of the logged-in family, if any
 	Flash      string         // a message carried over a redirect
 	FlashEmail string         // an address carried over a redirect
+	Staff      *StaffNav      // the back office's menu, on /gestion/ pages
+}
+
+// StaffNav is what the back office's menu needs: who is logged in and what
+// they may open.
+type StaffNav struct {
+	Email, Role           string
+	Section               string // the current menu entry
+	Settings, Team, Audit bool
 }
 
 // SiteName is the second half of every title and the banner's heading.

@@ -1,7 +1,11 @@
 package portal
 
 import (
+	"net/http"
+
 	"github.com/gin-gonic/gin"
+
+	"github.com/regie/regie/portal/staff"
 )
 
 // routes builds one Gin engine per kind of host. Read it top to bottom: it
@@ -57,6 +61,64 @@ func (s *Server) routes() error {
 	family.POST("/compte/mot-de-passe", s.changePassword)
 	family.POST("/compte/notifications", s.setNotifications)
 	family.POST("/compte/deconnexion-partout", s.logoutEverywhere)
+	t.GET("/logo", s.blockSuspended, s.logo)
+
+	// /gestion/: the town hall's back office, with its own sessions.
+	t.GET("/gestion", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/gestion/") })
+	g := t.Group("/gestion", s.blockSuspended, s.csrf, s.loadStaff)
+	g.GET("/connexion", s.staffLoginPage)
+	g.POST("/connexion", s.staffLogin)
+	g.GET("/connexion/code", s.staffCodePage)
+	g.POST("/connexion/code", s.staffCode)
+	g.GET("/totp", s.staffEnrollPage)
+	g.POST("/totp", s.staffEnroll)
+	g.POST("/deconnexion", s.staffLogout)
+	g.GET("/invitation/:token", s.staffInvitation)
+	g.POST("/invitation/:token", s.staffInvitation)
+	read := g.Group("", s.requireStaff, s.requirePerm(staff.PermRead))
+	read.GET("/", s.dashboard)
+	read.GET("/compte", s.staffAccountPage)
+	read.POST("/compte/mot-de-passe", s.staffChangePassword)
+	read.GET("/import", s.importPage)
+	read.GET("/import/:id", s.uploadPage)
+	read.GET("/lots/:id", s.batchPage)
+	read.GET("/familles", s.familiesPage)
+	read.GET("/familles/:id", s.familyPage)
+	read.GET("/factures", s.staffInvoicesPage)
+	read.GET("/factures/:id", s.staffInvoicePage)
+	read.GET("/factures/:id/pdf", s.staffInvoicePDF)
+	read.GET("/paiements", s.journalPage)
+	read.GET("/paiements.csv", s.journalCSV)
+	imp := g.Group("", s.requireStaff, s.requirePerm(staff.PermImport))
+	imp.POST("/import", s.upload)
+	imp.POST("/import/:id/importer", s.confirmUpload)
+	imp.POST("/lots/:id/publier", s.publishBatch)
+	imp.POST("/lots/:id/annuler", s.cancelBatch)
+	fam := g.Group("", s.requireStaff, s.requirePerm(staff.PermFamilies))
+	fam.POST("/familles/:id", s.updateFamily)
+	fam.POST("/familles/:id/adresses", s.addFamilyEmail)
+	fam.POST("/familles/:id/adresses/supprimer", s.removeFamilyEmail)
+	fam.POST("/familles/:id/activation", s.resendActivation)
+	fam.POST("/familles/:id/comptes/:account/desactiver", s.disableAccount)
+	inv := g.Group("", s.requireStaff, s.requirePerm(staff.PermInvoices))
+	inv.POST("/factures/:id/annuler", s.staffCancelInvoice)
+	inv.POST("/factures/:id/paiement", s.counterPayment)
+	set := g.Group("", s.requireStaff, s.requirePerm(staff.PermSettings))
+	set.GET("/parametres", s.settingsPage)
+	set.POST("/parametres", s.saveSettings)
+	set.POST("/parametres/logo", s.uploadLogo)
+	set.POST("/parametres/paiement", s.savePaymentSettings)
+	set.POST("/parametres/verifier-dgfip", s.checkDGFiP)
+	set.POST("/parametres/series", s.createSeries)
+	set.POST("/parametres/series/:id", s.updateSeries)
+	team := g.Group("", s.requireStaff, s.requirePerm(staff.PermTeam))
+	team.GET("/equipe", s.teamPage)
+	team.POST("/equipe", s.inviteStaff)
+	team.POST("/equipe/:id/role", s.changeRole)
+	team.POST("/equipe/:id/totp", s.resetTOTP)
+	team.POST("/equipe/:id/retirer", s.removeStaff)
+	g.GET("/journal", s.requireStaff, s.requirePerm(staff.PermAuditTrail), s.auditPage)
+
 	commune.NoRoute(s.resolveTenant, s.loadFamily, s.notFound)
 	commune.NoMethod(s.resolveTenant, s.loadFamily, s.notFound)
 	s.commune = commune

@@ -23,6 +23,7 @@ import (
 	"github.com/regie/regie/payments"
 	"github.com/regie/regie/portal/account"
 	"github.com/regie/regie/portal/session"
+	"github.com/regie/regie/portal/staff"
 	"github.com/regie/regie/tenant"
 )
 
@@ -83,6 +84,7 @@ type Server struct {
 	limiter  *redis_rate.Limiter
 	limits   limits
 	hasher   *account.Hasher
+	sealer   *staff.Sealer
 
 	commune, base, admin, payment, unknown http.Handler
 }
@@ -129,6 +131,9 @@ func New(opts Options, deps Deps) (*Server, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.sealer, err = staff.NewSealer(opts.Secret); err != nil {
+		return nil, err
 	}
 	if err := s.routes(); err != nil {
 		return nil, err
