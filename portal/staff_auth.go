@@ -349,7 +349,7 @@ func (s *Server) staffLogout(c *gin.Context) {
 type enrollView struct {
 	Page
 	QR        template.URL // data: URL of the QR code, generated here (trusted)
-	Secret    string // to type when the code cannot be scanned
+	Secret    string       // to type when the code cannot be scanned
 	Error     string
 	Codes     []string // recovery codes, shown once after set-up
 	Mandatory bool
