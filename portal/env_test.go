@@ -94,12 +94,22 @@ func sharedEnv(t *testing.T) *env {
 		}
 		log := slog.New(slog.DiscardHandler)
 		store := tenant.NewStore(db)
+		if e.docsDir, envErr = os.MkdirTemp("", "regie-portal-docs-"); envErr != nil {
+			return
+		}
+		docs, err := docstore.NewFolder(e.docsDir)
+		if err != nil {
+			envErr = err
+			return
+		}
+		e.docs = docs
+
 		// the DGFiP stand-in, whose notifications reach paiement.localhost
 		e.sim = dgfipsim.New(dgfipsim.Options{Clients: map[string]string{"001964": "MAIRIE DE TEST", "002741": "MAIRIE B"}})
 		e.simTS = httptest.NewServer(e.sim)
 		e.pay = &payments.Service{DB: db, PayFiP: payfip.New(e.simTS.URL, nil), BaseURL: base, Log: log}
 		workers := river.NewWorkers()
-		if envErr = AddWorkers(workers, WorkerDeps{DB: db, Tenants: store, Sender: sender, BaseURL: base, Log: log}); envErr != nil {
+		if envErr = AddWorkers(workers, WorkerDeps{DB: db, Tenants: store, Sender: sender, Docs: docs, BaseURL: base, Log: log}); envErr != nil {
 			return
 		}
 		if envErr = payments.AddWorkers(workers, e.pay); envErr != nil {
@@ -116,15 +126,6 @@ func sharedEnv(t *testing.T) *env {
 		if envErr = e.jobs.Start(context.Background()); envErr != nil {
 			return
 		}
-		if e.docsDir, envErr = os.MkdirTemp("", "regie-portal-docs-"); envErr != nil {
-			return
-		}
-		docs, err := docstore.NewFolder(e.docsDir)
-		if err != nil {
-			envErr = err
-			return
-		}
-		e.docs = docs
 		payfipURL, _ := url.Parse(e.simTS.URL)
 		// Each test browser comes through the "proxy" 127.0.0.1 with its own
 		// X-Forwarded-For, so that per-IP limits see distinct people.

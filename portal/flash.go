@@ -16,7 +16,8 @@ import (
 const flashCookie = "regie_flash"
 
 type flash struct {
-	Code  string `json:"c"`
+	Code  string `json:"c,omitempty"`
+	Msg   string `json:"m,omitempty"` // a message of its own (signed like the rest), when Code is empty
 	Email string `json:"e,omitempty"`
 }
 
@@ -55,7 +56,7 @@ func (s *Server) takeFlash(c *gin.Context) (flash, bool) {
 	if err != nil || json.Unmarshal(b, &f) != nil {
 		return flash{}, false
 	}
-	if _, known := flashMessages[f.Code]; !known {
+	if _, known := flashMessages[f.Code]; !known && f.Msg == "" {
 		return flash{}, false
 	}
 	return f, true

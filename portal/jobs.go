@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/regie/regie/billing"
+	"github.com/regie/regie/billing/docstore"
 	"github.com/regie/regie/portal/account"
 	"github.com/regie/regie/portal/mail"
 	"github.com/regie/regie/tenant"
@@ -23,6 +24,7 @@ type WorkerDeps struct {
 	DB      *sqlx.DB
 	Tenants *tenant.Store
 	Sender  mail.Sender
+	Docs    docstore.Store
 	BaseURL *url.URL
 	Log     *slog.Logger
 }
@@ -37,6 +39,9 @@ func AddWorkers(w *river.Workers, d WorkerDeps) error {
 		return err
 	}
 	if err := river.AddWorkerSafely(w, &receiptWorker{d: d}); err != nil {
+		return err
+	}
+	if err := addImportWorkers(w, d); err != nil {
 		return err
 	}
 	return river.AddWorkerSafely(w, &linkRequestWorker{d: d})

@@ -112,6 +112,9 @@ func (s *Server) page(c *gin.Context, title string) Page {
 	}
 	if f, ok := s.takeFlash(c); ok {
 		p.Flash, p.FlashEmail = flashMessages[f.Code], f.Email
+		if f.Code == "" {
+			p.Flash = f.Msg
+		}
 	}
 	return p
 }

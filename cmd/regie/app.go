@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 
+	"github.com/regie/regie/billing"
 	"github.com/regie/regie/billing/docstore"
 	"github.com/regie/regie/migrations"
 	"github.com/regie/regie/payments"
@@ -170,16 +171,19 @@ func (a *app) newJobs(opts appOptions) (*river.Client[*sql.Tx], error) {
 		}
 		workers := river.NewWorkers()
 		if err := portal.AddWorkers(workers, portal.WorkerDeps{
-			DB: a.db, Tenants: a.tenants, Sender: sender, BaseURL: a.cfg.BaseURL, Log: a.log,
+			DB: a.db, Tenants: a.tenants, Sender: sender, Docs: a.docs, BaseURL: a.cfg.BaseURL, Log: a.log,
 		}); err != nil {
 			return nil, err
 		}
 		if err := payments.AddWorkers(workers, a.payments); err != nil {
 			return nil, err
 		}
+		if err := billing.AddWorkers(workers, a.db); err != nil {
+			return nil, err
+		}
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}}
-		cfg.PeriodicJobs = payments.PeriodicJobs()
+		cfg.PeriodicJobs = append(payments.PeriodicJobs(), billing.PeriodicJobs()...)
 	}
 	c, err := river.NewClient(riverdatabasesql.New(a.db.DB), cfg)
 	if err != nil {

@@ -49,6 +49,7 @@ commands:
   publish --batch ID     publish an imported batch
   invoice cancel         cancel an unpaid invoice
   payments               payment attempts and overpayments of a commune
+  staff invite           invite a town hall's staff member (prints the link)
   dgfip-sim              the DGFiP stand-in, for tests and demos
 
 Configuration comes from REGIE_* environment variables (see README.md).`
@@ -81,6 +82,8 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		return cmdInvoice(ctx, rest, env, stdout, stderr)
 	case "payments":
 		return cmdPayments(ctx, rest, env, stdout, stderr)
+	case "staff":
+		return cmdStaff(ctx, rest, env, stdout, stderr)
 	case "dgfip-sim":
 		return cmdDGFiPSim(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
