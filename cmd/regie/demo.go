@@ -118,6 +118,7 @@ func printDemo(w io.Writer, cfg config) {
 	fmt.Fprintf(&b, "\nRégie demo is running (logs in %s).\n\n", filepath.Join(demoDir, "regie.log"))
 	fmt.Fprintf(&b, "  %-45s Mairie de Démonstration: numcli 001964, PayFiP in test mode\n", commune("demo"))
 	fmt.Fprintf(&b, "  %-45s   Famille Martin: famille.martin@example.fr, not yet activated (use \"Activer mon compte\")\n", "")
+	fmt.Fprintf(&b, "  %-45s   back office: admin@demo.example.fr / %s, TOTP secret %s\n", commune("demo")+"/gestion/", demoAdminPassword, demoTOTPSecret)
 	fmt.Fprintf(&b, "  %-45s Mairie de Villes-sur-Auzon: numcli 002741\n", commune("villes-sur-auzon"))
 	fmt.Fprintf(&b, "  %-45s find your commune\n", base.String())
 	fmt.Fprintf(&b, "  %-45s caught mails (and %s/_demo/mails.json)\n", base.String()+"/_demo/mails", base.String())

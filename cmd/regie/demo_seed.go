@@ -12,6 +12,8 @@ import (
 
 	"github.com/regie/regie/billing"
 	"github.com/regie/regie/payments/dgfipsim"
+	"github.com/regie/regie/portal/account"
+	"github.com/regie/regie/portal/staff"
 	"github.com/regie/regie/tenant"
 )
 
@@ -29,6 +31,7 @@ type demoCommune struct {
 	files  []string // imported and published in this order
 	// invoices of periods before this date are paid online
 	paidBefore time.Time
+	admin      string // a staff administrator's address
 }
 
 var demoCommunes = []demoCommune{
@@ -50,6 +53,7 @@ var demoCommunes = []demoCommune{
 		// number 8001516: 2015-RS-00-8001516
 		files:      []string{"demo-1-2015.csv", "demo-2-2026.csv"},
 		paidBefore: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), // June and September; the 2015 one stays due
+		admin:      "admin@demo.example.fr",
 	},
 	{
 		t: tenant.Tenant{
@@ -108,8 +112,48 @@ func seedDemo(ctx context.Context, a *app, sim *dgfipsim.Server) error {
 		if err := payDemoInvoices(ctx, a, sim, t, c.paidBefore); err != nil {
 			return fmt.Errorf("pay %s: %w", t.Slug, err)
 		}
+		if c.admin != "" {
+			if err := seedAdmin(ctx, a, t, c.admin); err != nil {
+				return fmt.Errorf("administrator of %s: %w", t.Slug, err)
+			}
+		}
 	}
 	return nil
+}
+
+// The demo's logins and their TOTP secret (DESIGN.md "Demo").
+const (
+	demoAdminPassword = "demo-admin-2026"
+	demoTOTPSecret    = "JBSWY3DPEHPK3PXP"
+)
+
+// seedAdmin makes an active staff administrator with the demo's password
+// and TOTP secret.
+func seedAdmin(ctx context.Context, a *app, t tenant.Tenant, email string) error {
+	hash, err := account.NewHasher().Hash(ctx, demoAdminPassword)
+	if err != nil {
+		return err
+	}
+	sealer, err := staff.NewSealer([]byte(a.cfg.Secret))
+	if err != nil {
+		return err
+	}
+	sealed, err := sealer.Seal(demoTOTPSecret)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	return tenant.WithTx(ctx, a.db, t.ID, func(tx *sqlx.Tx) error {
+		m, _, err := staff.Invite(ctx, tx, t.ID, email, "Administrateur de la démo", staff.Admin, now)
+		if err != nil {
+			return err
+		}
+		if err := staff.SetPassword(ctx, tx, t.ID, m.ID, hash, now); err != nil {
+			return err
+		}
+		_, err = staff.EnableTOTP(ctx, tx, t.ID, m.ID, sealed)
+		return err
+	})
 }
 
 // payDemoInvoices pays, through the stand-in, the commune's invoices of
