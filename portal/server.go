@@ -22,8 +22,8 @@ import (
 	"github.com/regie/regie/billing/docstore"
 	"github.com/regie/regie/payments"
 	"github.com/regie/regie/portal/account"
+	"github.com/regie/regie/portal/mfa"
 	"github.com/regie/regie/portal/session"
-	"github.com/regie/regie/portal/staff"
 	"github.com/regie/regie/tenant"
 )
 
@@ -84,7 +84,7 @@ type Server struct {
 	limiter  *redis_rate.Limiter
 	limits   limits
 	hasher   *account.Hasher
-	sealer   *staff.Sealer
+	sealer   *mfa.Sealer
 
 	commune, base, admin, payment, unknown http.Handler
 }
@@ -132,7 +132,7 @@ func New(opts Options, deps Deps) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.sealer, err = staff.NewSealer(opts.Secret); err != nil {
+	if s.sealer, err = mfa.NewSealer(opts.Secret); err != nil {
 		return nil, err
 	}
 	if err := s.routes(); err != nil {

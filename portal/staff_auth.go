@@ -14,6 +14,7 @@ import (
 	"github.com/regie/regie/billing"
 	"github.com/regie/regie/portal/account"
 	"github.com/regie/regie/portal/audit"
+	"github.com/regie/regie/portal/mfa"
 	"github.com/regie/regie/portal/session"
 	"github.com/regie/regie/portal/staff"
 	"github.com/regie/regie/tenant"
@@ -294,7 +295,7 @@ func (s *Server) staffCode(c *gin.Context) {
 		if m, err = staff.ByID(ctx, tx, sess.TenantID, sess.AccountID); err != nil {
 			return err
 		}
-		if secret, err := s.sealer.Open(m.TOTPSecret); err == nil && staff.ValidCode(secret, code, s.now()) {
+		if secret, err := s.sealer.Open(m.TOTPSecret); err == nil && mfa.ValidCode(secret, code, s.now()) {
 			valid = true
 			return nil
 		}
@@ -365,7 +366,7 @@ func (s *Server) staffEnrollPage(c *gin.Context) {
 		c.Redirect(http.StatusSeeOther, "/gestion/connexion")
 		return
 	}
-	e, err := staff.NewEnrollment("Régie "+t.Name, sess.Email)
+	e, err := mfa.NewEnrollment("Régie "+t.Name, sess.Email)
 	if err != nil {
 		s.renderError(c, err)
 		return
@@ -399,11 +400,11 @@ func (s *Server) staffEnroll(c *gin.Context) {
 		s.renderError(c, err)
 		return
 	}
-	if !staff.ValidCode(secret, c.PostForm("code"), s.now()) {
+	if !mfa.ValidCode(secret, c.PostForm("code"), s.now()) {
 		v := enrollView{Page: s.staffPage(c, "Double authentification", "compte"), Secret: secret, Mandatory: sess.Data[stageKey] == stageEnroll,
 			Error: "Code incorrect : vérifiez l'heure de votre téléphone et saisissez le code affiché maintenant."}
 		t, _ := tenant.FromContext(ctx)
-		if e, err := staff.EnrollmentFor("Régie "+t.Name, sess.Email, secret); err == nil {
+		if e, err := mfa.EnrollmentFor("Régie "+t.Name, sess.Email, secret); err == nil {
 			v.QR = qrURL(e.QRPNG)
 		}
 		s.render(c, http.StatusUnprocessableEntity, "staff_enroll.html", v)

@@ -13,6 +13,7 @@ import (
 	"github.com/regie/regie/billing"
 	"github.com/regie/regie/payments/dgfipsim"
 	"github.com/regie/regie/portal/account"
+	"github.com/regie/regie/portal/mfa"
 	"github.com/regie/regie/portal/staff"
 	"github.com/regie/regie/tenant"
 )
@@ -134,7 +135,7 @@ func seedAdmin(ctx context.Context, a *app, t tenant.Tenant, email string) error
 	if err != nil {
 		return err
 	}
-	sealer, err := staff.NewSealer([]byte(a.cfg.Secret))
+	sealer, err := mfa.NewSealer([]byte(a.cfg.Secret))
 	if err != nil {
 		return err
 	}
