@@ -264,7 +264,9 @@ func (s *Service) Return(ctx context.Context, t tenant.Tenant, idOp string) (Att
 		if a.Status.Final() {
 			return nil
 		}
-		return s.scheduleCheck(ctx, tx, a, now)
+		// the waiting check may be minutes away: bring it forward, it then
+		// looks again 10, 30 and 60 seconds after this return
+		return s.checkNow(ctx, tx, a)
 	})
 	return a, err
 }

@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"errors"
+	"sync"
 	"testing"
 )
 
@@ -135,4 +136,20 @@ func TestContrastWithWhite(t *testing.T) {
 	if r := ContrastWithWhite(DefaultAccentColor); r < 4.5 {
 		t.Errorf("default accent: %v, want ≥ 4.5", r)
 	}
+}
+
+// TestFoldName_Concurrent: FoldName is called from many requests at once.
+func TestFoldName_Concurrent(t *testing.T) {
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 500 {
+				if got := FoldName("Évry-Courcouronnes"); got != "evry courcouronnes" {
+					t.Errorf("goroutine %d, call %d: %q", i, j, got)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

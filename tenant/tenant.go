@@ -178,12 +178,15 @@ func ValidateAccentColor(c string) error {
 // case, accents removed, anything but letters and digits turned into single
 // spaces ("Villes-sur-Auzon" → "villes sur auzon").
 func FoldName(s string) string {
-	s, _, _ = transform.String(stripMarks, strings.ToLower(s))
+	s, _, _ = transform.String(stripMarks(), strings.ToLower(s))
 	s = strings.NewReplacer("œ", "oe", "æ", "ae").Replace(s)
 	return strings.Join(strings.FieldsFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
 	}), " ")
 }
 
-// stripMarks removes diacritics: é → e, ç → c.
-var stripMarks = transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+// stripMarks removes diacritics: é → e, ç → c. A chain keeps state, so
+// each call gets its own.
+func stripMarks() transform.Transformer {
+	return transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+}
