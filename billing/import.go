@@ -149,7 +149,11 @@ func stageRows(ctx context.Context, tx *sqlx.Tx, src RowSource, seriesID map[str
 		if row.Reference != "" {
 			ref = row.Reference
 		}
-		if _, err := stmt.ExecContext(ctx, row.Line, row.invoiceKey(), row.FamilyRef, row.Name, pq.StringArray(row.Emails),
+		emails := row.Emails
+		if emails == nil {
+			emails = []string{} // a family without an address: an empty list, not NULL
+		}
+		if _, err := stmt.ExecContext(ctx, row.Line, row.invoiceKey(), row.FamilyRef, row.Name, pq.StringArray(emails),
 			row.Address, row.PostalCode, row.City, seriesID[row.SeriesCode], row.Period, row.Label, row.QuantityMilli,
 			row.UnitPriceCents, lineTotal(row.QuantityMilli, row.UnitPriceCents), row.DueDate, ref); err != nil {
 			return fmt.Errorf("billing: stage line %d: %w", row.Line, err)

@@ -89,3 +89,12 @@ func TestImport_ReferenceMismatchNamesTheRightLine(t *testing.T) {
 		t.Fatalf("errors:\n%s", got)
 	}
 }
+
+// A family without an e-mail address (it pays at the counter) imports.
+func TestImport_FamilyWithoutEmail(t *testing.T) {
+	f := newFixture(t, "reg-noemail")
+	res := f.mustImport(t, csvFile(meal("F1", "Famille Sans").with(func(r *csvRow) { r.Email = "" })))
+	if res.NewInvoices != 1 || res.NewFamilies != 1 {
+		t.Fatalf("import: %+v", res)
+	}
+}

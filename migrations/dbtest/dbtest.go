@@ -255,38 +255,49 @@ func template() (string, error) {
 	if _, err := conn.ExecContext(ctx, `ALTER DATABASE `+build+` RENAME TO `+name); err != nil {
 		return "", err
 	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`COMMENT ON DATABASE %s IS '%d'`, name, time.Now().Unix())); err != nil {
+		return "", err
+	}
 	return name, nil
 }
 
 // dropStale removes older templates and package databases left by test runs
 // that were killed before they could clean up.
 func dropStale(ctx context.Context, conn *sql.Conn, keep string) {
-	rows, err := conn.QueryContext(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'regie\_tmpl\_%' OR datname LIKE 'regie\_t\_%'`)
+	// templates carry their build time as a comment; package databases in
+	// their name
+	rows, err := conn.QueryContext(ctx, `SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database
+		WHERE datname LIKE 'regie\_tmpl\_%' OR datname LIKE 'regie\_t\_%'`)
 	if err != nil {
 		return
 	}
-	var names []string
+	type db struct{ name, built string }
+	var dbs []db
 	for rows.Next() {
-		var n string
-		if rows.Scan(&n) == nil {
-			names = append(names, n)
+		var d db
+		if rows.Scan(&d.name, &d.built) == nil {
+			dbs = append(dbs, d)
 		}
 	}
 	rows.Close()
-	for _, n := range names {
-		if n == keep || (strings.HasPrefix(n, prefix) && !stale(n)) {
+	for _, d := range dbs {
+		when := d.built
+		if strings.HasPrefix(d.name, prefix) {
+			when, _, _ = strings.Cut(strings.TrimPrefix(d.name, prefix), "_")
+		}
+		// a schema being changed builds templates often; another run may
+		// still clone an older one, so only old ones go
+		if d.name == keep || !stale(when) {
 			continue
 		}
-		conn.ExecContext(ctx, `DROP DATABASE IF EXISTS `+n+` WITH (FORCE)`) //nolint:errcheck // best effort
+		conn.ExecContext(ctx, `DROP DATABASE IF EXISTS `+d.name+` WITH (FORCE)`) //nolint:errcheck // best effort
 	}
 }
 
-// stale reports whether a package database name (regie_t_<unix>_...) is
-// older than staleAfter.
-func stale(name string) bool {
-	rest := strings.TrimPrefix(name, prefix)
-	sec, _, _ := strings.Cut(rest, "_")
-	n, err := strconv.ParseInt(sec, 10, 64)
+// stale reports whether a unix time (as text) is older than staleAfter;
+// unreadable ones are.
+func stale(unix string) bool {
+	n, err := strconv.ParseInt(unix, 10, 64)
 	return err != nil || time.Since(time.Unix(n, 0)) > staleAfter
 }
 

@@ -83,7 +83,7 @@ type Row struct {
 // id before (0: from the newest), at most limit.
 func List(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, before int64, limit int) ([]Row, error) {
 	const sel = `SELECT id, at, actor_kind, actor_email, action, target_type, target_id, before::text AS before, after::text AS after
-		FROM audit_log WHERE tenant_id = $1 AND ($2 = 0 OR id < $2) ORDER BY id DESC LIMIT $3`
+		FROM audit_log WHERE tenant_id = $1 AND ($2::bigint = 0 OR id < $2) ORDER BY id DESC LIMIT $3`
 	var rows []Row
 	err := sqlx.SelectContext(ctx, q, &rows, sel, tid, before, limit)
 	return rows, err

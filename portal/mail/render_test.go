@@ -49,6 +49,11 @@ var samples = map[string]struct {
 		[]string{"https://demo.portail.example.fr/activation?email=a%40b.fr"},
 		"Votre facture d'octobre 2026 est disponible",
 	},
+	"staff_invitation": {
+		mail.StaffInvitationMail{Common: common, Name: "Nadia", Role: "Agent", InvitedBy: "admin@demo.example.fr",
+			Link: "https://demo.portail.example.fr/gestion/invitation/tok-inv-789", Validity: "7 jours"},
+		[]string{"https://demo.portail.example.fr/gestion/invitation/tok-inv-789"}, "",
+	},
 	"receipt": {
 		mail.ReceiptMail{Common: common, Reference: "2026-RS-00-8001517", Amount: "37,50\u00a0€", PaidAt: "25/11/2026 à 14h25",
 			Numauto: "112233", InvoiceURL: "https://demo.portail.example.fr/factures/42"},
@@ -59,7 +64,7 @@ var samples = map[string]struct {
 func TestNames(t *testing.T) {
 	names := mail.Names()
 	slices.Sort(names)
-	if want := []string{"activation", "already_active", "invitation", "invoices", "receipt", "reset"}; !slices.Equal(names, want) {
+	if want := []string{"activation", "already_active", "invitation", "invoices", "receipt", "reset", "staff_invitation"}; !slices.Equal(names, want) {
 		t.Fatalf("Names() = %v, want %v (layout is not a mail)", names, want)
 	}
 }
