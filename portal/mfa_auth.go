@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/regie/regie/billing"
+	"github.com/regie/regie/portal/account"
 	"github.com/regie/regie/portal/mfa"
 	"github.com/regie/regie/portal/session"
 	"github.com/regie/regie/tenant"
@@ -50,6 +51,12 @@ type credentials interface {
 	// enableTOTP stores a confirmed secret, audits it, returns recovery codes.
 	enableTOTP(ctx context.Context, cr credential, sealed string) ([]string, error)
 	recordLogin(ctx context.Context, cr credential) error
+	// openLink returns the account of a valid invitation or activation
+	// link, or errLinkInvalid.
+	openLink(ctx context.Context, raw string) (credential, error)
+	// setPassword checks the link again, saves the password, uses the
+	// link up and audits it.
+	setPassword(ctx context.Context, cr credential, raw, hash string) error
 	// sessionTenant is the commune recorded in the realm's sessions (0 for
 	// operators).
 	sessionTenant(c *gin.Context) tenant.ID
@@ -437,6 +444,79 @@ func (s *Server) realmEnroll(r realm) gin.HandlerFunc {
 		v := s.mfaPage(c, r, "Codes de secours")
 		v.Codes = codes
 		s.render(c, http.StatusOK, "mfa_enroll.html", v)
+	}
+}
+
+// errLinkInvalid is an invitation or activation link unknown, used or
+// expired.
+var errLinkInvalid = errors.New("portal: link unknown, used or expired")
+
+// linkView is the data of the page an invitation or activation link opens.
+type linkView struct {
+	Page
+	Prefix        string
+	Heading       string
+	Email         string
+	MinLength     int
+	PasswordError string
+	ConfirmError  string
+	Expired       bool
+}
+
+// realmLink lets the person a link was mailed to choose a password, twice;
+// the login (and its second factor) follows.
+func (s *Server) realmLink(r realm, heading string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx := c.Request.Context()
+		store := r.store(s, c)
+		v := linkView{Page: s.page(c, heading), Prefix: r.prefix, Heading: heading, MinLength: s.opts.PasswordMinLength}
+		cr, err := store.openLink(ctx, c.Param("token"))
+		if errors.Is(err, errLinkInvalid) {
+			v.Expired = true
+			s.render(c, http.StatusGone, "mfa_link.html", v)
+			return
+		}
+		if err != nil {
+			s.renderError(c, err)
+			return
+		}
+		v.Email = cr.Email
+		if c.Request.Method == http.MethodGet {
+			s.render(c, http.StatusOK, "mfa_link.html", v)
+			return
+		}
+		password := c.PostForm("password")
+		if err := account.CheckNewPassword(password, c.PostForm("password_confirm"), s.opts.PasswordMinLength); err != nil {
+			var pe *account.PasswordError
+			errors.As(err, &pe)
+			if pe.Field == "password" {
+				v.PasswordError = pe.Message
+			} else {
+				v.ConfirmError = pe.Message
+			}
+			s.render(c, http.StatusUnprocessableEntity, "mfa_link.html", v)
+			return
+		}
+		hash, err := s.hasher.Hash(ctx, password)
+		if err != nil {
+			s.renderError(c, err)
+			return
+		}
+		err = store.setPassword(ctx, cr, c.Param("token"), hash)
+		if errors.Is(err, errLinkInvalid) {
+			v.Expired = true
+			s.render(c, http.StatusGone, "mfa_link.html", v)
+			return
+		}
+		if err != nil {
+			s.renderError(c, err)
+			return
+		}
+		if err := s.sessions.DeleteAll(ctx, r.kind, store.sessionTenant(c), cr.ID, ""); err != nil {
+			logger(ctx).Error("end sessions after a new password", "realm", r.kind, "err", err)
+		}
+		s.setFlash(c, flash{Code: "staff_password", Email: cr.Email})
+		c.Redirect(http.StatusSeeOther, r.url("/connexion"))
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -31,6 +32,7 @@ type Page struct {
 	Flash      string         // a message carried over a redirect
 	FlashEmail string         // an address carried over a redirect
 	Staff      *StaffNav      // the back office's menu, on /gestion/ pages
+	Operator   string         // the logged-in operator, on the console
 }
 
 // StaffNav is what the back office's menu needs: who is logged in and what
@@ -57,6 +59,7 @@ type views struct {
 func loadViews(st *staticFiles) (*views, error) {
 	funcs := template.FuncMap{
 		"static": st.URL,
+		"paris":  parisAny,
 	}
 	pages, err := fs.Glob(templateFS, "templates/pages/*.html")
 	if err != nil {
@@ -172,3 +175,17 @@ func logger(ctx interface{ Value(any) any }) *slog.Logger {
 }
 
 type loggerKey struct{}
+
+// parisAny formats a time.Time or *time.Time in Paris, for templates
+// ({{paris .At}}); nil gives "".
+func parisAny(v any) string {
+	switch t := v.(type) {
+	case time.Time:
+		return parisTime(t)
+	case *time.Time:
+		if t != nil {
+			return parisTime(*t)
+		}
+	}
+	return ""
+}

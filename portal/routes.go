@@ -6,6 +6,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/regie/regie/portal/staff"
+	"github.com/regie/regie/tenant"
 )
 
 // routes builds one Gin engine per kind of host. Read it top to bottom: it
@@ -73,8 +74,8 @@ func (s *Server) routes() error {
 	g.GET("/totp", s.realmEnrollPage(staffRealm))
 	g.POST("/totp", s.realmEnroll(staffRealm))
 	g.POST("/deconnexion", s.realmLogout(staffRealm))
-	g.GET("/invitation/:token", s.staffInvitation)
-	g.POST("/invitation/:token", s.staffInvitation)
+	g.GET("/invitation/:token", s.realmLink(staffRealm, "Invitation à la gestion du portail"))
+	g.POST("/invitation/:token", s.realmLink(staffRealm, "Invitation à la gestion du portail"))
 	read := g.Group("", s.requireRealm(staffRealm), s.requirePerm(staff.PermRead))
 	read.GET("/", s.dashboard)
 	read.GET("/compte", s.staffAccountPage)
@@ -132,12 +133,35 @@ func (s *Server) routes() error {
 	base.NoRoute(s.notFound)
 	s.base = base
 
-	// admin.<base>: the operator console (issue 7).
+	// admin.<base>: the operators' console; TOTP for every operator.
 	admin := newEngine()
 	if err := common(admin); err != nil {
 		return err
 	}
-	admin.NoRoute(s.notFound)
+	a := admin.Group("/", s.csrf, s.loadRealm(operatorRealm))
+	a.GET("/connexion", s.realmLoginPage(operatorRealm, "Console des opérateurs"))
+	a.POST("/connexion", s.realmLogin(operatorRealm, "Console des opérateurs"))
+	a.GET("/connexion/code", s.realmCodePage(operatorRealm))
+	a.POST("/connexion/code", s.realmCode(operatorRealm))
+	a.GET("/totp", s.realmEnrollPage(operatorRealm))
+	a.POST("/totp", s.realmEnroll(operatorRealm))
+	a.POST("/deconnexion", s.realmLogout(operatorRealm))
+	a.GET("/activation/:token", s.realmLink(operatorRealm, "Activation du compte opérateur"))
+	a.POST("/activation/:token", s.realmLink(operatorRealm, "Activation du compte opérateur"))
+	op := a.Group("/", s.requireRealm(operatorRealm))
+	op.GET("/", s.communesPage)
+	op.GET("/communes/nouvelle", s.newCommunePage)
+	op.POST("/communes", s.createCommune)
+	op.GET("/communes/:id", s.communePage)
+	op.POST("/communes/:id/suspendre", s.setCommuneStatus(tenant.StatusSuspended))
+	op.POST("/communes/:id/reprendre", s.setCommuneStatus(tenant.StatusActive))
+	op.POST("/communes/:id/domaines", s.addDomain)
+	op.POST("/communes/:id/administrateurs/:staff/totp", s.resetAdminTOTP)
+	op.GET("/jobs", s.jobsPage)
+	op.POST("/jobs/:id/relancer", s.jobAction(true))
+	op.POST("/jobs/:id/abandonner", s.jobAction(false))
+	op.GET("/journal", s.operatorTrail)
+	admin.NoRoute(s.loadRealm(operatorRealm), s.notFound)
 	s.admin = admin
 
 	// paiement.<base>: DGFiP's server-to-server callbacks, for every commune

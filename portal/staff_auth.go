@@ -3,12 +3,10 @@ package portal
 import (
 	"context"
 	"errors"
-	"net/http"
 
 	"github.com/gin-gonic/gin"
 	"github.com/jmoiron/sqlx"
 
-	"github.com/regie/regie/portal/account"
 	"github.com/regie/regie/portal/audit"
 	"github.com/regie/regie/portal/session"
 	"github.com/regie/regie/portal/staff"
@@ -100,6 +98,36 @@ func (sc staffCredentials) recordLogin(ctx context.Context, cr credential) error
 	})
 }
 
+func (sc staffCredentials) openLink(ctx context.Context, raw string) (credential, error) {
+	var cr credential
+	err := sc.tx(ctx, func(tx *sqlx.Tx, tid tenant.ID) error {
+		m, err := staff.OpenToken(ctx, tx, tid, raw, sc.s.now())
+		cr = memberCredential(m)
+		return err
+	})
+	if errors.Is(err, staff.ErrTokenInvalid) {
+		return cr, errLinkInvalid
+	}
+	return cr, err
+}
+
+func (sc staffCredentials) setPassword(ctx context.Context, cr credential, raw, hash string) error {
+	err := sc.tx(ctx, func(tx *sqlx.Tx, tid tenant.ID) error {
+		if _, err := staff.OpenToken(ctx, tx, tid, raw, sc.s.now()); err != nil {
+			return err
+		}
+		if err := staff.SetPassword(ctx, tx, tid, cr.ID, hash, sc.s.now()); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, tid, audit.Actor{Kind: "staff", ID: cr.ID, Email: cr.Email},
+			audit.Entry{Action: "staff.password_set", TargetType: "staff", TargetID: itoa(cr.ID)})
+	})
+	if errors.Is(err, staff.ErrTokenInvalid) {
+		return errLinkInvalid
+	}
+	return err
+}
+
 func (sc staffCredentials) sessionTenant(c *gin.Context) tenant.ID {
 	t, _ := tenant.FromContext(c.Request.Context())
 	return t.ID
@@ -138,82 +166,6 @@ func (s *Server) staffPage(c *gin.Context, title, section string) Page {
 func actor(c *gin.Context) audit.Actor {
 	sess, _ := staffFrom(c)
 	return audit.Actor{Kind: "staff", ID: sess.AccountID, Email: sess.Email}
-}
-
-// staffInvitationView is the data of the page an invitation link opens.
-type staffInvitationView struct {
-	Page
-	Email         string
-	MinLength     int
-	PasswordError string
-	ConfirmError  string
-	Expired       bool
-}
-
-// staffInvitation lets an invited member choose a password (then log in).
-func (s *Server) staffInvitation(c *gin.Context) {
-	ctx := c.Request.Context()
-	t, _ := tenant.FromContext(ctx)
-	v := staffInvitationView{Page: s.staffPage(c, "Invitation à la gestion du portail", ""), MinLength: s.opts.PasswordMinLength}
-	var m staff.Member
-	err := tenant.WithTx(ctx, s.db, t.ID, func(tx *sqlx.Tx) error {
-		var err error
-		m, err = staff.OpenToken(ctx, tx, t.ID, c.Param("token"), s.now())
-		return err
-	})
-	if errors.Is(err, staff.ErrTokenInvalid) {
-		v.Expired = true
-		s.render(c, http.StatusGone, "staff_invitation.html", v)
-		return
-	}
-	if err != nil {
-		s.renderError(c, err)
-		return
-	}
-	v.Email = m.Email
-	if c.Request.Method == http.MethodGet {
-		s.render(c, http.StatusOK, "staff_invitation.html", v)
-		return
-	}
-	password := c.PostForm("password")
-	if err := account.CheckNewPassword(password, c.PostForm("password_confirm"), s.opts.PasswordMinLength); err != nil {
-		var pe *account.PasswordError
-		errors.As(err, &pe)
-		if pe.Field == "password" {
-			v.PasswordError = pe.Message
-		} else {
-			v.ConfirmError = pe.Message
-		}
-		s.render(c, http.StatusUnprocessableEntity, "staff_invitation.html", v)
-		return
-	}
-	hash, err := s.hasher.Hash(ctx, password)
-	if err != nil {
-		s.renderError(c, err)
-		return
-	}
-	err = tenant.WithTx(ctx, s.db, t.ID, func(tx *sqlx.Tx) error {
-		if _, err := staff.OpenToken(ctx, tx, t.ID, c.Param("token"), s.now()); err != nil {
-			return err
-		}
-		if err := staff.SetPassword(ctx, tx, t.ID, m.ID, hash, s.now()); err != nil {
-			return err
-		}
-		return audit.Record(ctx, tx, t.ID, audit.Actor{Kind: "staff", ID: m.ID, Email: m.Email},
-			audit.Entry{Action: "staff.password_set", TargetType: "staff", TargetID: itoa(m.ID)})
-	})
-	if errors.Is(err, staff.ErrTokenInvalid) {
-		v.Expired = true
-		s.render(c, http.StatusGone, "staff_invitation.html", v)
-		return
-	}
-	if err != nil {
-		s.renderError(c, err)
-		return
-	}
-	s.endStaffSessions(c, m.TenantID, m.ID)
-	s.setFlash(c, flash{Code: "staff_password", Email: m.Email})
-	c.Redirect(http.StatusSeeOther, "/gestion/connexion")
 }
 
 // endStaffSessions logs a member out everywhere (role changed, removed,

@@ -31,16 +31,30 @@ func WithTx(ctx context.Context, db *sqlx.DB, tid ID, fn func(tx *sqlx.Tx) error
 			tx.Rollback() //nolint:errcheck // the first error matters
 		}
 	}()
-	// One round trip for both settings: SET LOCAL ROLE is the GUC "role".
-	const q = `SELECT set_config('role', 'regie_app', true), set_config('app.tenant_id', $1, true)`
-	if _, err = tx.ExecContext(ctx, q, strconv.FormatInt(int64(tid), 10)); err != nil {
-		return fmt.Errorf("tenant: enter commune %d: %w", tid, err)
+	if err = Enter(ctx, tx, tid); err != nil {
+		return err
 	}
 	if err = fn(tx); err != nil {
 		return err
 	}
 	if err = tx.Commit(); err != nil {
 		return fmt.Errorf("tenant: commit: %w", err)
+	}
+	return nil
+}
+
+// Enter binds the rest of an open transaction to commune tid, as WithTx
+// does at its start: owner-level work that must then write a commune's rows
+// in the same transaction (an operator's action and the commune's audit
+// entry) calls it after its own statements.
+func Enter(ctx context.Context, tx *sqlx.Tx, tid ID) error {
+	if tid <= 0 {
+		return fmt.Errorf("tenant: no commune to enter")
+	}
+	// One round trip for both settings: SET LOCAL ROLE is the GUC "role".
+	const q = `SELECT set_config('role', 'regie_app', true), set_config('app.tenant_id', $1, true)`
+	if _, err := tx.ExecContext(ctx, q, strconv.FormatInt(int64(tid), 10)); err != nil {
+		return fmt.Errorf("tenant: enter commune %d: %w", tid, err)
 	}
 	return nil
 }
