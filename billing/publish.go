@@ -169,9 +169,9 @@ func cancel(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, inv Invoice, 
 }
 
 // CancelBatch cancels, with a reason, every unpaid invoice of a batch that
-// was published by mistake (or not yet published); paid ones stay paid and
-// keep their numbers. It returns how many were cancelled and how many were
-// left because they are paid.
+// was published by mistake (or not yet published: its unnumbered drafts
+// are deleted); paid ones stay paid and keep their numbers. It returns how
+// many were cancelled and how many were left because they are paid.
 func CancelBatch(ctx context.Context, tx *sqlx.Tx, tid tenant.ID, batchID int64, reason string, now time.Time) (cancelled, paid int, err error) {
 	reason = strings.TrimSpace(reason)
 	if reason == "" || utf8.RuneCountInString(reason) > 500 {
@@ -184,12 +184,20 @@ func CancelBatch(ctx context.Context, tx *sqlx.Tx, tid tenant.ID, batchID int64,
 	if status == "cancelled" {
 		return 0, 0, ErrBatchState
 	}
+	// drafts numbered by Régie have no number yet: nobody saw them, they go;
+	// the others are cancelled and keep their references
+	dropped, err := tx.ExecContext(ctx, `DELETE FROM invoices WHERE tenant_id = $1 AND batch_id = $2 AND status = 'draft' AND reference IS NULL`, tid, batchID)
+	if err != nil {
+		return 0, 0, err
+	}
 	res, err := tx.ExecContext(ctx, `UPDATE invoices SET status = 'cancelled', cancel_reason = $3, cancelled_at = $4, updated_at = $4
 		WHERE tenant_id = $1 AND batch_id = $2 AND status IN ('draft', 'published')`, tid, batchID, reason, now)
 	if err != nil {
 		return 0, 0, err
 	}
+	d, _ := dropped.RowsAffected()
 	n, _ := res.RowsAffected()
+	n += d
 	if err := tx.GetContext(ctx, &paid, `SELECT count(*) FROM invoices WHERE tenant_id = $1 AND batch_id = $2 AND status = 'paid'`, tid, batchID); err != nil {
 		return 0, 0, err
 	}

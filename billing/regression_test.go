@@ -98,3 +98,23 @@ func TestImport_FamilyWithoutEmail(t *testing.T) {
 		t.Fatalf("import: %+v", res)
 	}
 }
+
+// A batch not yet published can be cancelled too: its unnumbered drafts
+// go, those with their own reference are cancelled.
+func TestCancelBatch_Unpublished(t *testing.T) {
+	f := newFixture(t, "reg-cancel-draft")
+	res := f.mustImport(t, csvFile(meal("F1", "Famille Un"), meal("F2", "Famille Deux").with(func(r *csvRow) { r.Reference = "OWN-000009" })))
+	var n int
+	f.inTx(t, func(tx *sqlx.Tx) error {
+		var err error
+		n, _, err = billing.CancelBatch(context.Background(), tx, f.tid, res.BatchID, "import en double", publishedAt)
+		return err
+	})
+	if n != 2 {
+		t.Fatalf("cancelled %d, want 2", n)
+	}
+	invs := f.invoices(t)
+	if len(invs) != 1 || invs[0].Status != billing.Cancelled || invs[0].Ref() != "OWN-000009" {
+		t.Fatalf("after cancelling: %+v", invs)
+	}
+}

@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 )
@@ -31,6 +33,15 @@ func (s *Server) csrf(c *gin.Context) {
 	}
 	withValue(c, csrfKey{}, val)
 	if c.Request.Method == http.MethodPost {
+		if err := parseForm(c.Request); err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				_, msg := s.bodyLimit(c.Request)
+				s.renderError(c, tooLarge(msg))
+				return
+			}
+			// a malformed body: the token check below refuses it
+		}
 		got := c.Request.Header.Get("X-CSRF-Token")
 		if got == "" {
 			got = c.PostForm("csrf_token")
@@ -41,6 +52,51 @@ func (s *Server) csrf(c *gin.Context) {
 		}
 	}
 	c.Next()
+}
+
+// parseForm reads a POST's form (multipart ones with up to 8 MB in
+// memory, the rest in temporary files that limitBody removes).
+func parseForm(r *http.Request) error {
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		return r.ParseMultipartForm(8 << 20)
+	}
+	return r.ParseForm()
+}
+
+// limitBody bounds every request body before anything reads it (the CSRF
+// check reads forms first): 1 MiB, or an upload's own limit; a declared
+// length above it is refused at once. It removes the temporary files of a
+// parsed multipart form when the request ends: middleware replaces
+// c.Request by copies, and the server only cleans up the request it made.
+func (s *Server) limitBody(c *gin.Context) {
+	limit, msg := s.bodyLimit(c.Request)
+	if c.Request.ContentLength > limit {
+		s.renderError(c, tooLarge(msg))
+		return
+	}
+	if c.Request.Body != nil {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+	}
+	c.Next()
+	if f := c.Request.MultipartForm; f != nil {
+		f.RemoveAll() //nolint:errcheck // temporary files
+	}
+}
+
+// bodyLimit is the largest body a request may send, and what to say when
+// it sends more ("" for the general message).
+func (s *Server) bodyLimit(r *http.Request) (int64, string) {
+	if r.Method != http.MethodPost {
+		return 1 << 20, ""
+	}
+	switch r.URL.Path {
+	case "/gestion/import":
+		return s.uploads.max(), fmt.Sprintf("Les fichiers envoyés sont trop gros : %s au plus pour le CSV et %s pour le ZIP.",
+			importSize(s.uploads.csv.Load()), importSize(s.uploads.zip.Load()))
+	case "/gestion/parametres/logo":
+		return maxLogoBody, fmt.Sprintf("Ce fichier est trop lourd : le logo doit peser %d Ko au plus.", maxLogoBytes>>10)
+	}
+	return 1 << 20, ""
 }
 
 // newCSRFCookie sets a fresh CSRF cookie and returns its value.

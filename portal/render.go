@@ -134,7 +134,16 @@ type errorPage struct {
 var (
 	errNotFound  = errors.New("portal: not found")
 	errForbidden = errors.New("portal: forbidden")
+	errTooLarge  = errors.New("portal: request body too large")
 )
+
+// tooLargeError is errTooLarge with what to tell the person.
+type tooLargeError struct{ msg string }
+
+func (e tooLargeError) Error() string { return "portal: request body too large: " + e.msg }
+func (e tooLargeError) Unwrap() error { return errTooLarge }
+
+func tooLarge(msg string) error { return tooLargeError{msg} }
 
 // renderError is the one place that turns an error into a status and a safe
 // French message. The full error goes to the log (at error level for 5xx,
@@ -148,6 +157,13 @@ func (s *Server) renderError(c *gin.Context, err error) {
 		status, heading, msg = http.StatusNotFound, "Page introuvable", "Cette page n'existe pas ou n'est plus disponible."
 	case errors.Is(err, errForbidden):
 		status, heading, msg = http.StatusForbidden, "Accès refusé", "Vous n'avez pas accès à cette page."
+	case errors.Is(err, errTooLarge):
+		status, heading, msg = http.StatusRequestEntityTooLarge, "Envoi trop volumineux",
+			"Ce que vous avez envoyé dépasse la taille permise. Pour un fichier, vérifiez qu'il s'agit du bon et réduisez-le si besoin."
+		var tl tooLargeError
+		if errors.As(err, &tl) && tl.msg != "" {
+			msg = tl.msg
+		}
 	case errors.Is(err, errCSRF):
 		status, heading, msg = http.StatusForbidden, "Page expirée",
 			"Cette page a expiré ou a été ouverte dans une autre session. Revenez en arrière, rechargez la page et recommencez."

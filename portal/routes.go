@@ -16,7 +16,7 @@ func (s *Server) routes() error {
 		if err := e.SetTrustedProxies(s.opts.TrustedProxies); err != nil {
 			return err
 		}
-		e.Use(s.requestLog, s.recoverPanic, s.securityHeaders())
+		e.Use(s.requestLog, s.recoverPanic, s.securityHeaders(), s.limitBody)
 		// Health checks answer on every host, before any commune is resolved.
 		e.GET("/healthz", s.healthz)
 		e.GET("/readyz", s.readyz)

@@ -83,6 +83,7 @@ type Server struct {
 	sessions *session.Store
 	limiter  *redis_rate.Limiter
 	limits   limits
+	uploads  *uploadLimits
 	hasher   *account.Hasher
 	sealer   *mfa.Sealer
 
@@ -127,6 +128,7 @@ func New(opts Options, deps Deps) (*Server, error) {
 		sessions: session.NewStore(deps.Redis),
 		limiter:  redis_rate.NewLimiter(deps.Redis),
 		limits:   defaultLimits,
+		uploads:  defaultUploadLimits(),
 		hasher:   account.NewHasher(),
 	}
 	if s.now == nil {

@@ -40,15 +40,17 @@ type uploadLimits struct {
 	csv, zip atomic.Int64
 }
 
-// importLimits are the upload limits: CSV 50 MB, ZIP 200 MB. Atomic, so a
-// test can lower them while the server runs. (They belong on Server, which
-// this file does not own; see the hand-over notes.)
-var importLimits = func() *uploadLimits {
+// defaultUploadLimits are the import's limits: CSV 50 MB, ZIP 200 MB.
+// Atomic, so a test can lower them while the server runs.
+func defaultUploadLimits() *uploadLimits {
 	l := &uploadLimits{}
 	l.csv.Store(50 << 20)
 	l.zip.Store(200 << 20)
 	return l
-}()
+}
+
+// max is the largest body an upload may send.
+func (l *uploadLimits) max() int64 { return l.csv.Load() + l.zip.Load() + 1<<20 }
 
 // importListSize is how many uploads and batches the import page lists.
 const importListSize = 50
@@ -100,7 +102,7 @@ func (s *Server) importData(c *gin.Context) (importView, error) {
 	ctx := c.Request.Context()
 	sess, _ := staffFrom(c)
 	v := importView{Page: s.staffPage(c, "Import des factures", "import"), CanImport: staffRole(sess).Can(staff.PermImport),
-		MaxCSV: importSize(importLimits.csv.Load()), MaxZIP: importSize(importLimits.zip.Load())}
+		MaxCSV: importSize(s.uploads.csv.Load()), MaxZIP: importSize(s.uploads.zip.Load())}
 	up, bp := importListPage(c, "depots"), importListPage(c, "lots")
 	var uploads []billing.UploadSummary
 	var batches []billing.Batch
@@ -165,10 +167,7 @@ func (s *Server) importPage(c *gin.Context) {
 func (s *Server) upload(c *gin.Context) {
 	ctx := c.Request.Context()
 	sess, _ := staffFrom(c)
-	maxCSV, maxZIP := importLimits.csv.Load(), importLimits.zip.Load()
-	// Effective whenever the body is still unread; the CSRF check reads it
-	// first today (see above), and the file sizes are checked below anyway.
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxCSV+maxZIP+1<<20)
+	maxCSV, maxZIP := s.uploads.csv.Load(), s.uploads.zip.Load()
 	refuse := func(status int, fileErr, zipErr string) {
 		v, err := s.importData(c)
 		if err != nil {
@@ -188,10 +187,6 @@ func (s *Server) upload(c *gin.Context) {
 		refuse(http.StatusUnprocessableEntity, "Choisissez le fichier CSV des factures à importer.", "")
 		return
 	}
-	// The server removes the temporary files of the request it received, but
-	// c.Request is a copy by now (middleware put values on its context) and
-	// the form was parsed on the copy: remove them here.
-	defer c.Request.MultipartForm.RemoveAll() //nolint:errcheck // temporary files
 	csvFile, zipFile := formFile(c.Request.MultipartForm, "fichier"), formFile(c.Request.MultipartForm, "pdfs")
 	switch {
 	case csvFile == nil || csvFile.Size == 0:

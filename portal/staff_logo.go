@@ -42,13 +42,9 @@ var logoFormats = map[string]struct{ ext, contentType string }{
 func (s *Server) uploadLogo(c *gin.Context) {
 	ctx := c.Request.Context()
 	sess, _ := staffFrom(c)
-	// The CSRF check has usually read the form already; when the token came
-	// in a header it has not, and this bound applies while parsing.
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxLogoBody)
+	// limitBody bounds the body (and removes the temporary files); the CSRF
+	// check usually parsed the form already, else it happens here
 	err := c.Request.ParseMultipartForm(1 << 20)
-	if mf := c.Request.MultipartForm; mf != nil {
-		defer mf.RemoveAll() //nolint:errcheck // temporary files of this request
-	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		s.logoRejected(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("Ce fichier est trop lourd : le logo doit peser %d Ko au plus.", maxLogoBytes>>10))

@@ -225,7 +225,12 @@ func TestStaffSettings_Logo(t *testing.T) {
 			before := settingsStored(t, tn).LogoKey
 			res, body := b.postLogo(r.file, r.data, r.header)
 			expect(t, res, body, r.status, "")
-			settingsPageHas(t, body, r.says, `id="logo-error"`)
+			if r.status == http.StatusRequestEntityTooLarge {
+				// refused before anything reads it: the message, not the form
+				settingsPageHas(t, body, r.says, "Envoi trop volumineux")
+			} else {
+				settingsPageHas(t, body, r.says, `id="logo-error"`)
+			}
 			if got := settingsStored(t, tn).LogoKey; got != before {
 				t.Fatalf("a refused file became the logo: %q", got)
 			}
