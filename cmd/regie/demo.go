@@ -121,6 +121,9 @@ func printDemo(w io.Writer, cfg config) {
 	fmt.Fprintf(&b, "  %-45s   back office: admin@demo.example.fr / %s, TOTP secret %s\n", commune("demo")+"/gestion/", demoAdminPassword, demoTOTPSecret)
 	fmt.Fprintf(&b, "  %-45s Mairie de Villes-sur-Auzon: numcli 002741\n", commune("villes-sur-auzon"))
 	fmt.Fprintf(&b, "  %-45s find your commune\n", base.String())
+	admin := *base
+	admin.Host = "admin." + admin.Host
+	fmt.Fprintf(&b, "  %-45s operators' console: %s / %s, TOTP secret %s\n", admin.String(), demoOperator, demoOperatorPassword, demoTOTPSecret)
 	fmt.Fprintf(&b, "  %-45s caught mails (and %s/_demo/mails.json)\n", base.String()+"/_demo/mails", base.String())
 	fmt.Fprintf(&b, "  %-45s the DGFiP stand-in: test cards 4242 4242 4242 4242 (accepted), 4000 0000 0000 0002 (refused)\n", cfg.PayFiPURL.String())
 	fmt.Fprintf(&b, "\nCtrl-C stops everything.\n")

@@ -14,6 +14,7 @@ import (
 	"github.com/regie/regie/payments/dgfipsim"
 	"github.com/regie/regie/portal/account"
 	"github.com/regie/regie/portal/mfa"
+	"github.com/regie/regie/portal/operator"
 	"github.com/regie/regie/portal/staff"
 	"github.com/regie/regie/tenant"
 )
@@ -119,14 +120,42 @@ func seedDemo(ctx context.Context, a *app, sim *dgfipsim.Server) error {
 			}
 		}
 	}
-	return nil
+	return seedOperator(ctx, a)
 }
 
 // The demo's logins and their TOTP secret (DESIGN.md "Demo").
 const (
-	demoAdminPassword = "demo-admin-2026"
-	demoTOTPSecret    = "JBSWY3DPEHPK3PXP"
+	demoAdminPassword    = "demo-admin-2026"
+	demoOperator         = "ops@regie.example.fr"
+	demoOperatorPassword = "demo-ops-2026"
+	demoTOTPSecret       = "JBSWY3DPEHPK3PXP"
 )
+
+// seedOperator makes the demo's platform operator, active, with the
+// demo's TOTP secret.
+func seedOperator(ctx context.Context, a *app) error {
+	hash, err := account.NewHasher().Hash(ctx, demoOperatorPassword)
+	if err != nil {
+		return err
+	}
+	sealer, err := mfa.NewSealer([]byte(a.cfg.Secret))
+	if err != nil {
+		return err
+	}
+	sealed, err := sealer.Seal(demoTOTPSecret)
+	if err != nil {
+		return err
+	}
+	o, _, err := operator.Create(ctx, a.db, demoOperator, time.Now())
+	if err != nil {
+		return err
+	}
+	if err := operator.Activate(ctx, a.db, o.ID, hash, time.Now()); err != nil {
+		return err
+	}
+	_, err = operator.EnableTOTP(ctx, a.db, o.ID, sealed)
+	return err
+}
 
 // seedAdmin makes an active staff administrator with the demo's password
 // and TOTP secret.

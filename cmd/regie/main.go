@@ -50,6 +50,7 @@ commands:
   invoice cancel         cancel an unpaid invoice
   payments               payment attempts and overpayments of a commune
   staff invite           invite a town hall's staff member (prints the link)
+  operator create        create a platform operator (prints the link)
   dgfip-sim              the DGFiP stand-in, for tests and demos
 
 Configuration comes from REGIE_* environment variables (see README.md).`
@@ -84,6 +85,8 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		return cmdPayments(ctx, rest, env, stdout, stderr)
 	case "staff":
 		return cmdStaff(ctx, rest, env, stdout, stderr)
+	case "operator":
+		return cmdOperator(ctx, rest, env, stdout, stderr)
 	case "dgfip-sim":
 		return cmdDGFiPSim(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
