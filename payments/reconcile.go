@@ -150,14 +150,24 @@ func AddWorkers(w *river.Workers, s *Service) error {
 	if err := river.AddWorkerSafely(w, &ReconcileWorker{S: s}); err != nil {
 		return err
 	}
-	return river.AddWorkerSafely(w, &SweepWorker{S: s})
+	if err := river.AddWorkerSafely(w, &SweepWorker{S: s}); err != nil {
+		return err
+	}
+	return river.AddWorkerSafely(w, &DGFiPCheckWorker{S: s})
 }
 
-// PeriodicJobs are the payments' scheduled jobs: the sweep, every 5 minutes.
+// PeriodicJobs are the payments' scheduled jobs: the sweep, every 5
+// minutes, and the DGFiP reachability check, every 15.
 func PeriodicJobs() []*river.PeriodicJob {
 	return []*river.PeriodicJob{
 		river.NewPeriodicJob(river.PeriodicInterval(5*time.Minute),
 			func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true}),
+		river.NewPeriodicJob(river.PeriodicInterval(15*time.Minute),
+			func() (river.JobArgs, *river.InsertOpts) {
+				// the next run comes soon enough: no retry
+				return DGFiPCheckArgs{}, &river.InsertOpts{MaxAttempts: 1}
+			},
 			&river.PeriodicJobOpts{RunOnStart: true}),
 	}
 }
