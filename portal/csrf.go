@@ -90,6 +90,8 @@ func (s *Server) bodyLimit(r *http.Request) (int64, string) {
 		return 1 << 20, ""
 	}
 	switch r.URL.Path {
+	case "/api/v1/factures":
+		return maxAPIBody, fmt.Sprintf("Le corps de la requête dépasse %d Mo : découpez l'envoi.", maxAPIBody>>20)
 	case "/gestion/import":
 		return s.uploads.max(), fmt.Sprintf("Les fichiers envoyés sont trop gros : %s au plus pour le CSV et %s pour le ZIP.",
 			importSize(s.uploads.csv.Load()), importSize(s.uploads.zip.Load()))

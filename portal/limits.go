@@ -22,6 +22,8 @@ type limit struct {
 type limits struct {
 	loginFailuresByAddr, loginFailuresByIP limit
 	linkRequestsByAddr, linkRequestsByIP   limit
+	// The API: requests by key, and refused keys by address.
+	apiRequestsByKey, apiAuthFailuresByIP limit
 }
 
 var defaultLimits = limits{
@@ -29,6 +31,8 @@ var defaultLimits = limits{
 	loginFailuresByIP:   limit{"login-ip", 50, 15 * time.Minute},
 	linkRequestsByAddr:  limit{"link-addr", 5, time.Hour},
 	linkRequestsByIP:    limit{"link-ip", 30, time.Hour},
+	apiRequestsByKey:    limit{"api-key", 600, time.Minute},
+	apiAuthFailuresByIP: limit{"api-auth-ip", 30, 15 * time.Minute},
 }
 
 func (l limit) rl() redis_rate.Limit {

@@ -123,5 +123,9 @@ func (s *Server) blockSuspended(c *gin.Context) {
 
 // unknownHost answers a host that names no commune.
 func (s *Server) unknownHost(c *gin.Context) {
+	if isAPI(c) {
+		writeProblem(c, apiErr(http.StatusNotFound, "commune_inconnue", "Aucune commune ne répond à cette adresse.").p)
+		return
+	}
 	s.render(c, http.StatusNotFound, "unknown_host.html", s.page(c, "Adresse inconnue"))
 }

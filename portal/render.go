@@ -40,7 +40,7 @@ type Page struct {
 type StaffNav struct {
 	Email, Role           string
 	Section               string // the current menu entry
-	Settings, Team, Audit bool
+	Settings, Team, Audit, API bool
 }
 
 // SiteName is the second half of every title and the banner's heading.
@@ -179,7 +179,17 @@ func (s *Server) renderError(c *gin.Context, err error) {
 		l.Info("request rejected", "status", status, "reason", err.Error())
 	}
 	c.Abort()
+	if isAPI(c) {
+		writeProblem(c, problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Code: apiCodes[status], Detail: msg})
+		return
+	}
 	s.render(c, status, "error.html", errorPage{Page: s.page(c, heading), Heading: heading, Message: msg})
+}
+
+// apiCodes name, for the API, the errors renderError answers.
+var apiCodes = map[int]string{
+	http.StatusNotFound: "introuvable", http.StatusForbidden: "interdit", http.StatusRequestEntityTooLarge: "trop_volumineux",
+	http.StatusServiceUnavailable: "indisponible", http.StatusInternalServerError: "erreur_interne",
 }
 
 // logger returns the request's logger (request id, commune), or the default.

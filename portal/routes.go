@@ -64,6 +64,16 @@ func (s *Server) routes() error {
 	family.POST("/compte/deconnexion-partout", s.logoutEverywhere)
 	t.GET("/logo", s.blockSuspended, s.logo)
 
+	// /api/v1/: the billing software's JSON API, with the commune's keys
+	// (no cookies, no CSRF).
+	t.GET("/api/v1/openapi.json", s.apiOpenAPI)
+	api := t.Group("/api/v1", s.apiAuth)
+	api.PUT("/familles/:famille", s.apiPutFamily)
+	api.POST("/factures", s.apiCreateInvoices)
+	api.GET("/factures", s.apiListInvoices)
+	api.POST("/lots/:id/publication", s.apiPublish)
+	api.GET("/paiements", s.apiListPayments)
+
 	// /gestion/: the town hall's back office, with its own sessions.
 	t.GET("/gestion", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/gestion/") })
 	g := t.Group("/gestion", s.blockSuspended, s.csrf, s.loadRealm(staffRealm))
@@ -118,6 +128,10 @@ func (s *Server) routes() error {
 	team.POST("/equipe/:id/role", s.changeRole)
 	team.POST("/equipe/:id/totp", s.resetTOTP)
 	team.POST("/equipe/:id/retirer", s.removeStaff)
+	keys := g.Group("", s.requireRealm(staffRealm), s.requirePerm(staff.PermAPIKeys))
+	keys.GET("/api", s.apiKeysPage)
+	keys.POST("/api", s.createAPIKey)
+	keys.POST("/api/:id/revoquer", s.revokeAPIKey)
 	g.GET("/journal", s.requireRealm(staffRealm), s.requirePerm(staff.PermAuditTrail), s.auditPage)
 
 	commune.NoRoute(s.resolveTenant, s.loadFamily, s.notFound)

@@ -63,19 +63,27 @@ var auditLabels = map[string]string{
 	"account.disable":          "Compte famille désactivé",
 	"invoice.cancel":           "Facture annulée",
 	"invoice.counter_payment":  "Paiement au guichet enregistré",
+	"import.upload":            "Fichier d'import déposé",
+	"import.confirm":           "Import confirmé",
+	"batch.import":             "Lot importé (API)",
+	"batch.publish":            "Lot publié",
+	"batch.cancel":             "Lot annulé",
+	"apikey.create":            "Clé d'API créée",
+	"apikey.revoke":            "Clé d'API révoquée",
 }
 
 // targetLabels name the kinds of things changed.
 var targetLabels = map[string]string{
-	"tenant":  "Commune",
-	"commune": "Commune",
-	"series":  "Série",
-	"staff":   "Membre de l'équipe",
-	"family":  "Famille",
-	"account": "Compte famille",
-	"invoice": "Facture",
-	"batch":   "Lot",
-	"upload":  "Import",
+	"tenant":        "Commune",
+	"commune":       "Commune",
+	"series":        "Série",
+	"staff":         "Membre de l'équipe",
+	"family":        "Famille",
+	"account":       "Compte famille",
+	"invoice":       "Facture",
+	"import_batch":  "Lot",
+	"import_upload": "Import",
+	"api_key":       "Clé d'API",
 }
 
 var actorLabels = map[string]string{

@@ -157,7 +157,8 @@ func (s *Server) staffPage(c *gin.Context, title, section string) Page {
 	if sess, ok := staffFrom(c); ok && sess.Data[stageKey] == "" {
 		r := staffRole(sess)
 		p.Staff = &StaffNav{Email: sess.Email, Role: r.Label(), Section: section,
-			Settings: r.Can(staff.PermSettings), Team: r.Can(staff.PermTeam), Audit: r.Can(staff.PermAuditTrail)}
+			Settings: r.Can(staff.PermSettings), Team: r.Can(staff.PermTeam), Audit: r.Can(staff.PermAuditTrail),
+			API: r.Can(staff.PermAPIKeys)}
 	}
 	return p
 }

@@ -87,6 +87,12 @@ CREATE TABLE api_idempotency (
 ALTER TABLE payments ADD COLUMN xid xid8 NOT NULL DEFAULT pg_current_xact_id();
 CREATE INDEX payments_by_xid ON payments (tenant_id, xid, id);
 
+-- The API lists invoices by id, of a status or of a batch.
+CREATE INDEX invoices_by_status_id ON invoices (tenant_id, status, id);
+DROP INDEX invoices_by_batch;
+CREATE INDEX invoices_by_batch ON invoices (tenant_id, batch_id, id);
+CREATE INDEX api_idempotency_by_age ON api_idempotency (tenant_id, created_at);
+
 -- +goose StatementBegin
 DO $$
 DECLARE

@@ -62,10 +62,11 @@ const (
 	PermSettings   Permission = "settings"    // the commune's settings and series
 	PermTeam       Permission = "team"        // invite, change roles, reset TOTP, remove
 	PermAuditTrail Permission = "audit-trail" // read the audit log
+	PermAPIKeys    Permission = "api-keys"    // create and revoke the API keys
 )
 
 var grants = map[Role][]Permission{
-	Admin:  {PermRead, PermImport, PermFamilies, PermInvoices, PermSettings, PermTeam, PermAuditTrail},
+	Admin:  {PermRead, PermImport, PermFamilies, PermInvoices, PermSettings, PermTeam, PermAuditTrail, PermAPIKeys},
 	Agent:  {PermRead, PermImport, PermFamilies, PermInvoices},
 	Reader: {PermRead},
 }
