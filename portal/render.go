@@ -38,8 +38,8 @@ type Page struct {
 // StaffNav is what the back office's menu needs: who is logged in and what
 // they may open.
 type StaffNav struct {
-	Email, Role           string
-	Section               string // the current menu entry
+	Email, Role                string
+	Section                    string // the current menu entry
 	Settings, Team, Audit, API bool
 }
 
