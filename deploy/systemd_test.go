@@ -75,7 +75,7 @@ func TestSystemd_Units(t *testing.T) {
 	units := map[string]string{
 		"regie-migrate.service": binPath + " migrate",
 		"regie-web.service":     binPath + " serve --web-only",
-		"regie-worker.service":  binPath + " worker",
+		"regie-worker.service":  binPath + " worker --listen 127.0.0.1:8081",
 	}
 	for name, exec := range units {
 		t.Run(name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/regie/regie/payments/payfip"
+	"github.com/regie/regie/tenant"
 )
 
 // DGFiPCheckArgs is the periodic job that asks DGFiP about every commune's
@@ -61,7 +62,7 @@ func (w *DGFiPCheckWorker) check(ctx context.Context, numcli string) error {
 		if errors.As(err, &f) {
 			reason = f.French()
 		}
-		w.S.Log.Warn("DGFiP check failed", "numcli", numcli, "err", err)
+		tenant.Logger(ctx, w.S.Log).Warn("DGFiP check failed", "numcli", numcli, "err", err)
 	}
 	_, dbErr := w.S.DB.ExecContext(ctx, `INSERT INTO dgfip_checks (numcli, ok, label, error, checked_at)
 		VALUES ($1, $2, $3, $4, $5)

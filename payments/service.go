@@ -145,7 +145,7 @@ func (s *Service) Start(ctx context.Context, t tenant.Tenant, invoiceID int64, p
 	if err != nil {
 		return "", err
 	}
-	s.Log.Info("payment started", "commune", t.Slug, "attempt", a.ID, "invoice", a.InvoiceID, "idop", idOp, "saisie", a.Saisie)
+	tenant.Logger(ctx, s.Log).Info("payment started", "commune", t.Slug, "attempt", a.ID, "invoice", a.InvoiceID, "idop", idOp, "saisie", a.Saisie)
 	return s.PayFiP.PaymentPageURL(idOp), nil
 }
 
@@ -158,9 +158,9 @@ func (s *Service) fail(ctx context.Context, tid tenant.ID, id int64, cause error
 		return err
 	})
 	if err != nil {
-		s.Log.Error("record failed payment attempt", "attempt", id, "err", err)
+		tenant.Logger(ctx, s.Log).Error("record failed payment attempt", "attempt", id, "err", err)
 	}
-	s.Log.Warn("payment not started", "attempt", id, "err", cause)
+	tenant.Logger(ctx, s.Log).Warn("payment not started", "attempt", id, "err", cause)
 }
 
 // look asks DGFiP about an attempt and applies the answer. source says who
@@ -185,14 +185,18 @@ func (s *Service) look(ctx context.Context, tid tenant.ID, id int64, source stri
 		if now.Sub(a.CreatedAt) < 2*payfip.Timeout {
 			return a, verdict{status: Created}, nil
 		}
+		var st settled
 		err := tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
 			locked, err := lockAttempt(ctx, tx, tid, id)
 			if err != nil {
 				return err
 			}
-			_, err = settle(ctx, tx, s.Jobs, locked, outcome{status: Failed}, now)
+			st, err = settle(ctx, tx, s.Jobs, locked, outcome{status: Failed}, now)
 			return err
 		})
+		if err == nil {
+			st.count()
+		}
 		a.Status = Failed
 		return a, verdict{status: Failed}, err
 	}
@@ -205,6 +209,7 @@ func (s *Service) look(ctx context.Context, tid tenant.ID, id int64, source stri
 	if lookErr != nil {
 		fields = map[string]string{"error": lookErr.Error()}
 	}
+	var st settled
 	err = tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
 		locked, err := lockAttempt(ctx, tx, tid, id)
 		if err != nil {
@@ -222,14 +227,17 @@ func (s *Service) look(ctx context.Context, tid tenant.ID, id int64, source stri
 			return nil
 		}
 		o := outcome{status: v.status, resultrans: d.Resultrans, numauto: d.Numauto, transactionAt: d.TransactionTime(), amount: d.Montant}
-		if _, err := settle(ctx, tx, s.Jobs, locked, o, now); err != nil {
+		if st, err = settle(ctx, tx, s.Jobs, locked, o, now); err != nil {
 			return err
 		}
 		a, err = AttemptByID(ctx, tx, tid, id)
 		return err
 	})
+	if err == nil {
+		st.count()
+	}
 	if lookErr != nil && v.retry {
-		s.Log.Warn("payment lookup failed", "attempt", id, "source", source, "err", lookErr)
+		tenant.Logger(ctx, s.Log).Warn("payment lookup failed", "attempt", id, "source", source, "err", lookErr)
 	}
 	return a, v, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -39,9 +40,9 @@ type outcome struct {
 // already paid or cancelled meanwhile, records an overpayment to refund. A
 // different amount is recorded and flagged, never applied. It returns the
 // payment's id (0 when no money was taken or the attempt was already final).
-func settle(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], a Attempt, o outcome, now time.Time) (int64, error) {
+func settle(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], a Attempt, o outcome, now time.Time) (settled, error) {
 	if a.Status.Final() {
-		return 0, nil
+		return settled{}, nil
 	}
 	mismatch := o.status == Paid && o.amount != a.AmountCents
 	var txAt *time.Time
@@ -53,10 +54,13 @@ func settle(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], a Att
 		WHERE tenant_id = $1 AND id = $2 AND status IN ('created', 'pending')`
 	res, err := tx.ExecContext(ctx, upd, a.TenantID, a.ID, o.status, o.resultrans, o.numauto, txAt, mismatch, now)
 	if err != nil {
-		return 0, err
+		return settled{}, err
 	}
-	if n, _ := res.RowsAffected(); n == 0 || o.status != Paid {
-		return 0, nil
+	if n, _ := res.RowsAffected(); n == 0 {
+		return settled{}, nil
+	}
+	if o.status != Paid {
+		return settled{outcome: string(o.status), test: a.Test()}, nil
 	}
 
 	paidAt := now
@@ -73,12 +77,12 @@ func settle(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], a Att
 		anomaly = "amount_mismatch"
 	} else {
 		if applied, err = billing.MarkPaid(ctx, tx, a.TenantID, a.InvoiceID, paidAt, a.Test()); err != nil {
-			return 0, err
+			return settled{}, err
 		}
 		if !applied {
 			inv, err := billing.InvoiceByID(ctx, tx, a.TenantID, a.InvoiceID)
 			if err != nil {
-				return 0, err
+				return settled{}, err
 			}
 			anomaly, reason = "overpayment", "facture déjà payée"
 			if inv.Status == billing.Cancelled {
@@ -94,16 +98,36 @@ func settle(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], a Att
 	const ins = `INSERT INTO payments (tenant_id, invoice_id, attempt_id, channel, means, amount_cents, test, paid_at, applied, anomaly)
 		VALUES ($1, $2, $3, 'online', $4, $5, $6, $7, $8, $9) RETURNING id`
 	if err := tx.GetContext(ctx, &paymentID, ins, a.TenantID, a.InvoiceID, a.ID, means, amount, a.Test(), paidAt, applied, anomaly); err != nil {
-		return 0, fmt.Errorf("payments: record payment: %w", err)
+		return settled{}, fmt.Errorf("payments: record payment: %w", err)
 	}
 	if reason != "" {
 		const over = `INSERT INTO overpayments (tenant_id, invoice_id, payment_id, amount_cents, reason) VALUES ($1, $2, $3, $4, $5)`
 		if _, err := tx.ExecContext(ctx, over, a.TenantID, a.InvoiceID, paymentID, amount, reason); err != nil {
-			return 0, fmt.Errorf("payments: record overpayment: %w", err)
+			return settled{}, fmt.Errorf("payments: record overpayment: %w", err)
 		}
 	}
 	if _, err := jobs.InsertTx(ctx, tx.Tx, PaymentSettled{TenantID: a.TenantID, PaymentID: paymentID}, nil); err != nil {
-		return 0, fmt.Errorf("payments: queue receipt: %w", err)
+		return settled{}, fmt.Errorf("payments: queue receipt: %w", err)
 	}
-	return paymentID, nil
+	out := settled{paymentID: paymentID, outcome: "paid", test: a.Test()}
+	if anomaly != "" {
+		out.outcome = anomaly
+	}
+	return out, nil
+}
+
+// settled is what settle did: the payment it recorded (0 for none) and
+// the outcome to count once the transaction commits ("" when the attempt
+// was already final).
+type settled struct {
+	paymentID int64
+	outcome   string
+	test      bool
+}
+
+// count adds the outcome to the payments metric; call it after commit.
+func (s settled) count() {
+	if s.outcome != "" {
+		paymentOutcomes.WithLabelValues("online", s.outcome, strconv.FormatBool(s.test)).Inc()
+	}
 }

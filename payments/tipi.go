@@ -31,6 +31,7 @@ func (s *Service) TIPIResult(ctx context.Context, fields map[string]string) (Att
 	}
 	now := s.now()
 	var a Attempt
+	var done settled
 	err = tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
 		locked, err := lockAttempt(ctx, tx, tid, id)
 		if err != nil {
@@ -62,12 +63,15 @@ func (s *Service) TIPIResult(ctx context.Context, fields map[string]string) (Att
 			txAt = t
 		}
 		o := outcome{status: st, resultrans: strings.ToUpper(fields["resultrans"]), numauto: fields["numauto"], transactionAt: txAt, amount: amount}
-		if _, err := settle(ctx, tx, s.Jobs, locked, o, now); err != nil {
+		if done, err = settle(ctx, tx, s.Jobs, locked, o, now); err != nil {
 			return err
 		}
 		a, err = AttemptByID(ctx, tx, tid, id)
 		return err
 	})
+	if err == nil {
+		done.count()
+	}
 	return a, err
 }
 

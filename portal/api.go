@@ -150,7 +150,7 @@ func (s *Server) apiAuth(c *gin.Context) {
 		return
 	}
 	withValue(c, apiKeyCtx{}, key)
-	withValue(c, loggerKey{}, logger(ctx).With("api_key", key.Prefix))
+	setLogger(c, logger(ctx).With("api_key", key.Prefix))
 	c.Next()
 }
 

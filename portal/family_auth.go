@@ -40,7 +40,7 @@ func (s *Server) loadFamily(c *gin.Context) {
 		t, _ := tenant.FromContext(ctx)
 		if sess.Kind == session.Family && sess.TenantID == t.ID {
 			withValue(c, familyKey{}, sess)
-			withValue(c, loggerKey{}, logger(ctx).With("account", sess.AccountID))
+			setLogger(c, logger(ctx).With("account", sess.AccountID))
 		}
 	}
 	c.Next()

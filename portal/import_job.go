@@ -312,7 +312,7 @@ func (d WorkerDeps) importProgress(ctx context.Context, up billing.Upload) func(
 			return billing.SetUploadProgress(ctx, tx, up.TenantID, up.ID, read)
 		})
 		if err != nil {
-			d.Log.Warn("import progress", "commune", up.TenantID, "upload", up.ID, "err", err)
+			tenant.Logger(ctx, d.Log).Warn("import progress", "commune", up.TenantID, "upload", up.ID, "err", err)
 		}
 	}
 }
@@ -336,7 +336,7 @@ func (d WorkerDeps) importFinish(ctx context.Context, up billing.Upload, status 
 // importTechnical handles a failure that is not the file's fault: River
 // tries again, and after the last attempt the upload is marked failed.
 func (d WorkerDeps) importTechnical(ctx context.Context, up billing.Upload, attempt, maxAttempts int, err error) error {
-	d.Log.Error("import job failed", "commune", up.TenantID, "upload", up.ID, "attempt", attempt, "err", err)
+	tenant.Logger(ctx, d.Log).Error("import job failed", "commune", up.TenantID, "upload", up.ID, "attempt", attempt, "err", err)
 	if attempt < maxAttempts {
 		return err
 	}
@@ -353,7 +353,7 @@ func (d WorkerDeps) importForget(ctx context.Context, up billing.Upload) {
 			continue
 		}
 		if err := d.Docs.Delete(ctx, key); err != nil {
-			d.Log.Warn("delete import file", "key", key, "err", err)
+			tenant.Logger(ctx, d.Log).Warn("delete import file", "key", key, "err", err)
 		}
 	}
 }

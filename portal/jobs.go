@@ -110,7 +110,7 @@ func (w *linkRequestWorker) Work(ctx context.Context, job *river.Job[LinkRequest
 			}
 			kind, data = "activation", mail.LinkMail{Common: common, Link: tenant.PortalURL(w.d.BaseURL, t, "/activation/"+raw), Validity: activationFlow.Validity}
 		default:
-			w.d.Log.Info("link request for an address without family or account", "commune", t.Slug, "purpose", a.Purpose)
+			tenant.Logger(ctx, w.d.Log).Info("link request for an address without family or account", "commune", t.Slug, "purpose", a.Purpose)
 			return nil
 		}
 		r, err := mail.Render(kind, data)

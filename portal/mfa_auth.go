@@ -92,7 +92,7 @@ func (s *Server) loadRealm(r realm) gin.HandlerFunc {
 			withValue(c, sessionErrKey{}, err)
 		case sess.Kind == r.kind && sess.TenantID == r.store(s, c).sessionTenant(c):
 			withValue(c, realmKey{r.kind}, sess)
-			withValue(c, loggerKey{}, logger(ctx).With(string(r.kind), sess.AccountID))
+			setLogger(c, logger(ctx).With(string(r.kind), sess.AccountID))
 		}
 		c.Next()
 	}

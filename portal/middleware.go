@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"time"
@@ -21,18 +22,28 @@ func withValue(c *gin.Context, key, val any) {
 	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), key, val))
 }
 
+// setLogger makes l the request's logger (see logger).
+func setLogger(c *gin.Context, l *slog.Logger) {
+	c.Request = c.Request.WithContext(tenant.WithLogger(c.Request.Context(), l))
+}
+
 // requestLog gives the request an id and a logger carrying it, then logs one
 // JSON line when the request ends: route, status, duration, client IP
 // (X-Forwarded-For only from REGIE_TRUSTED_PROXIES) and commune.
-func (s *Server) requestLog(c *gin.Context) {
+func (s *Server) requestLog(site string) gin.HandlerFunc {
+	return func(c *gin.Context) { s.logRequest(c, site) }
+}
+
+func (s *Server) logRequest(c *gin.Context, site string) {
 	start := time.Now()
 	b := make([]byte, 8)
 	rand.Read(b)
 	id := hex.EncodeToString(b)
 	c.Header("X-Request-Id", id)
-	withValue(c, loggerKey{}, s.log.With("request_id", id))
+	setLogger(c, s.log.With("request_id", id))
 	c.Next()
 	route := c.FullPath()
+	observeRequest(site, route, c.Request.Method, c.Writer.Status(), time.Since(start))
 	if route == "" {
 		route = "(none)"
 	}
@@ -103,7 +114,7 @@ func (s *Server) resolveTenant(c *gin.Context) {
 		s.renderError(c, fmt.Errorf("resolve host %q: %w", c.Request.Host, err))
 		return
 	}
-	withValue(c, loggerKey{}, logger(ctx).With("commune", t.Slug))
+	setLogger(c, logger(ctx).With("commune", t.Slug, "commune_id", t.ID))
 	c.Request = c.Request.WithContext(tenant.NewContext(c.Request.Context(), t))
 	c.Next()
 }

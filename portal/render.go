@@ -2,6 +2,7 @@ package portal
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -193,14 +194,9 @@ var apiCodes = map[int]string{
 }
 
 // logger returns the request's logger (request id, commune), or the default.
-func logger(ctx interface{ Value(any) any }) *slog.Logger {
-	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
-		return l
-	}
-	return slog.Default()
+func logger(ctx context.Context) *slog.Logger {
+	return tenant.Logger(ctx, nil)
 }
-
-type loggerKey struct{}
 
 // parisAny formats a time.Time or *time.Time in Paris, for templates
 // ({{paris .At}}); nil gives "".

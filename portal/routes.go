@@ -12,22 +12,25 @@ import (
 // routes builds one Gin engine per kind of host. Read it top to bottom: it
 // is the whole middleware pipeline and route table of the platform.
 func (s *Server) routes() error {
-	common := func(e *gin.Engine) error {
+	metrics := gin.WrapH(MetricsHandler(s.opts.MetricsToken))
+	common := func(e *gin.Engine, site string) error {
 		if err := e.SetTrustedProxies(s.opts.TrustedProxies); err != nil {
 			return err
 		}
-		e.Use(s.requestLog, s.recoverPanic, s.securityHeaders(), s.limitBody)
-		// Health checks answer on every host, before any commune is resolved.
+		e.Use(s.requestLog(site), s.recoverPanic, s.securityHeaders(), s.limitBody)
+		// Health checks and metrics answer on every host, before any
+		// commune is resolved.
 		e.GET("/healthz", s.healthz)
 		e.GET("/readyz", s.readyz)
 		e.HEAD("/healthz", s.healthz)
+		e.GET("/metrics", metrics)
 		e.GET("/static/*path", s.static.serve)
 		return nil
 	}
 
 	// <slug>.<base> and custom domains: the families' portal.
 	commune := newEngine()
-	if err := common(commune); err != nil {
+	if err := common(commune, "commune"); err != nil {
 		return err
 	}
 	t := commune.Group("/", s.resolveTenant)
@@ -140,7 +143,7 @@ func (s *Server) routes() error {
 
 	// <base>: find your commune.
 	base := newEngine()
-	if err := common(base); err != nil {
+	if err := common(base, "base"); err != nil {
 		return err
 	}
 	base.GET("/", s.findCommune)
@@ -149,7 +152,7 @@ func (s *Server) routes() error {
 
 	// admin.<base>: the operators' console; TOTP for every operator.
 	admin := newEngine()
-	if err := common(admin); err != nil {
+	if err := common(admin, "admin"); err != nil {
 		return err
 	}
 	a := admin.Group("/", s.csrf, s.loadRealm(operatorRealm))
@@ -181,7 +184,7 @@ func (s *Server) routes() error {
 	// paiement.<base>: DGFiP's server-to-server callbacks, for every commune
 	// (the operation or the reference says which), suspended ones included.
 	payment := newEngine()
-	if err := common(payment); err != nil {
+	if err := common(payment, "paiement"); err != nil {
 		return err
 	}
 	payment.GET("/notification", s.notification)
@@ -191,9 +194,17 @@ func (s *Server) routes() error {
 	payment.NoRoute(s.notFound)
 	s.payment = payment
 
+	// A worker's own port: health and metrics only.
+	ops := newEngine()
+	if err := common(ops, "ops"); err != nil {
+		return err
+	}
+	ops.NoRoute(func(c *gin.Context) { c.String(http.StatusNotFound, "not found\n") })
+	s.ops = ops
+
 	// Any other host.
 	unknown := newEngine()
-	if err := common(unknown); err != nil {
+	if err := common(unknown, "unknown"); err != nil {
 		return err
 	}
 	unknown.NoRoute(s.unknownHost)

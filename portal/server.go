@@ -44,6 +44,9 @@ type Options struct {
 	// TIPIAllowedIPs, if not empty, are the only addresses whose TIPI
 	// results are taken.
 	TIPIAllowedIPs []netip.Prefix
+	// MetricsToken, if set, is the bearer token /metrics requires;
+	// without it /metrics answers only on loopback.
+	MetricsToken string
 }
 
 // Deps are the shared services the portal runs on.
@@ -88,7 +91,12 @@ type Server struct {
 	sealer   *mfa.Sealer
 
 	commune, base, admin, payment, unknown http.Handler
+	ops                                    http.Handler
 }
+
+// Ops is what a worker process serves on its port: /healthz, /readyz and
+// /metrics, nothing else.
+func (s *Server) Ops() http.Handler { return s.ops }
 
 // New builds the portal. It parses every template, so a broken page stops
 // the start rather than a request.
@@ -140,6 +148,7 @@ func New(opts Options, deps Deps) (*Server, error) {
 	if err := s.routes(); err != nil {
 		return nil, err
 	}
+	watchJobs(deps.DB)
 	return s, nil
 }
 

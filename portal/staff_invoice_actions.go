@@ -160,6 +160,7 @@ func (s *Server) counterPayment(c *gin.Context) {
 		s.renderError(c, err)
 		return
 	}
+	payments.CountCounterPayment(p)
 	msg := "Paiement enregistré : facture payée."
 	switch p.Anomaly {
 	case "overpayment":

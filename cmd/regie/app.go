@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/regie/regie/billing"
 	"github.com/regie/regie/billing/docstore"
@@ -135,6 +136,7 @@ func newApp(ctx context.Context, cfg config, logw io.Writer, opts appOptions) (_
 		PayFiPURL:         cfg.PayFiPURL,
 		PasswordMinLength: cfg.PasswordMinLength,
 		TIPIAllowedIPs:    cfg.TIPIAllowedIPs,
+		MetricsToken:      cfg.MetricsToken,
 	}, portal.Deps{
 		DB:       a.db,
 		Redis:    a.rdb,
@@ -182,6 +184,7 @@ func (a *app) newJobs(opts appOptions) (*river.Client[*sql.Tx], error) {
 			return nil, err
 		}
 		cfg.Workers = workers
+		cfg.Middleware = []rivertype.Middleware{&jobLog{log: a.log}}
 		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}}
 		cfg.PeriodicJobs = append(payments.PeriodicJobs(), billing.PeriodicJobs()...)
 	}

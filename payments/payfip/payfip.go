@@ -238,7 +238,9 @@ func envelope(op string, fields []field) []byte {
 
 // call posts an operation and returns the leaf fields of its answer's
 // return element, by lower-cased local name, or a *Fault.
-func (c *Client) call(ctx context.Context, op string, fields []field) (map[string]string, error) {
+func (c *Client) call(ctx context.Context, op string, fields []field) (got map[string]string, err error) {
+	start := time.Now()
+	defer func() { observe(op, time.Since(start), err) }()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/tpa/services/securite", bytes.NewReader(envelope(op, fields)))
 	if err != nil {
 		return nil, err

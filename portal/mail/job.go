@@ -57,6 +57,7 @@ func (w *SendWorker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 		HTML:     m.HTML,
 	})
 	final := sendErr != nil && (IsPermanent(sendErr) || job.Attempt >= job.MaxAttempts)
+	mailsSent.WithLabelValues(sendResult(sendErr, final)).Inc()
 	err = tenant.WithTx(context.WithoutCancel(ctx), w.DB, a.TenantID, func(tx *sqlx.Tx) error {
 		if sendErr == nil {
 			return markSent(ctx, tx, a.TenantID, m.ID)

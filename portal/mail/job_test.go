@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 
 	"github.com/regie/regie/portal/mail"
@@ -81,9 +82,13 @@ func TestSendWorker_Work(t *testing.T) {
 	}
 
 	t.Run("Delivers", func(t *testing.T) {
+		sent := mailsMetric(t, "sent")
 		to := address("livre")
 		id, _ := queue(t, h, c.ID, newMail(to))
 		m := waitMail(t, h, c.ID, id, "mail sent", stateIs(mail.Sent))
+		if got := mailsMetric(t, "sent"); got < sent+1 {
+			t.Errorf("regie_mails_total{result=sent} went from %v to %v", sent, got)
+		}
 		if states := waitJobsDone(t, h, c.ID, id); len(states) != 1 || states[0] != "completed" {
 			t.Fatalf("send jobs: %v, want one completed", states)
 		}
@@ -141,6 +146,7 @@ func TestSendWorker_Work(t *testing.T) {
 				}
 			}
 		}()
+		retries := mailsMetric(t, "retry")
 		to := address("panne")
 		id, _ := queue(t, h, c.ID, newMail(to))
 		down := waitMail(t, h, c.ID, id, "a failed attempt", func(m mail.Mail) string {
@@ -149,6 +155,9 @@ func TestSendWorker_Work(t *testing.T) {
 			}
 			return ""
 		})
+		if got := mailsMetric(t, "retry"); got < retries+1 {
+			t.Errorf("regie_mails_total{result=retry} went from %v to %v", retries, got)
+		}
 		if down.State != mail.Queued {
 			t.Errorf("state during the outage = %s, want queued (to be retried)", down.State)
 		}
@@ -196,7 +205,11 @@ func TestSendWorker_Work(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		failed := mailsMetric(t, "failed")
 		waitJob(t, h, res.Job.ID, "discarded")
+		if got := mailsMetric(t, "failed"); got < failed+1 {
+			t.Errorf("regie_mails_total{result=failed} went from %v to %v", failed, got)
+		}
 		m := mustGet(t, h.db, c.ID, id)
 		if m.State != mail.Failed || m.Attempts != 2 || m.LastError == "" || m.SentAt != nil {
 			t.Errorf("mail after the last attempt: state %s, attempts %d, last error %q, sent at %v; want failed, 2, set, none",
@@ -246,4 +259,27 @@ func TestSendWorker_Work(t *testing.T) {
 			t.Errorf("mail touched by another commune's job: state %s, attempts %d", m.State, m.Attempts)
 		}
 	})
+}
+
+// mailsMetric reads regie_mails_total for a result from the default
+// registry, as /metrics serves it.
+func mailsMetric(t *testing.T, result string) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "regie_mails_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == result {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
