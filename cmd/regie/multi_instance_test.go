@@ -164,7 +164,14 @@ func (w *webClient) submit(port, page, action string, form url.Values) (*http.Re
 // other within a second, and jobs enqueued through either are worked once.
 func TestSeveralInstances(t *testing.T) {
 	ctx := context.Background()
-	db := dbtest.DB(t)
+	// A database of its own: the worker works every job of its database,
+	// and must not take those of the package's other tests.
+	dbURL := dbtest.NewDatabase(t)
+	db, err := openDB(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
 	bin := filepath.Join(t.TempDir(), "regie")
 	build := exec.Command("go", "build", "-o", bin, ".")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -204,7 +211,7 @@ func TestSeveralInstances(t *testing.T) {
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
 		"REGIE_BASE_URL=http://localhost:" + portA,
-		"REGIE_DATABASE_URL=" + dbtest.URL(t),
+		"REGIE_DATABASE_URL=" + dbURL,
 		"REGIE_REDIS_URL=" + dbtest.RedisURL(t),
 		"REGIE_STORAGE_URL=file://" + t.TempDir(),
 		"REGIE_SMTP_URL=" + box.URL(),
