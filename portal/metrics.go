@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -44,11 +43,11 @@ func observeRequest(site, route, method string, status int, d time.Duration) {
 	httpDuration.WithLabelValues(site, route).Observe(d.Seconds())
 }
 
-// MetricsHandler serves the metrics to whoever may read them: with a
+// MetricsHandler serves the metrics of g to whoever may read them: with a
 // token, requests bearing it; without, only direct connections from this
 // machine (loopback, and not relayed by a proxy there).
-func MetricsHandler(token string) http.Handler {
-	h := promhttp.Handler()
+func MetricsHandler(token string, g prometheus.Gatherer) http.Handler {
+	h := promhttp.InstrumentMetricHandler(prometheus.DefaultRegisterer, promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !metricsAllowed(r, token) {
 			w.Header().Set("Cache-Control", "no-store")
@@ -76,11 +75,10 @@ func metricsAllowed(r *http.Request, token string) bool {
 // jobs that failed for good in the last week; "retryable" those failing
 // now and to be tried again.
 type jobStats struct {
-	db   atomic.Pointer[sqlx.DB]
+	db   *sqlx.DB
 	mu   sync.Mutex
 	at   time.Time
 	rows []jobStatRow
-	desc *prometheus.Desc
 }
 
 type jobStatRow struct {
@@ -89,19 +87,19 @@ type jobStatRow struct {
 	N     int    `db:"n"`
 }
 
-var jobs = &jobStats{desc: prometheus.NewDesc("regie_jobs",
+var jobsDesc = prometheus.NewDesc("regie_jobs",
 	"Background jobs waiting, running or failed, by kind and state (available, scheduled, running, retryable, discarded).",
-	[]string{"kind", "state"}, nil)}
+	[]string{"kind", "state"}, nil)
 
-var registerJobs sync.Once
-
-// watchJobs makes the metrics read the job queue of db.
-func watchJobs(db *sqlx.DB) {
-	jobs.db.Store(db)
-	registerJobs.Do(func() { prometheus.MustRegister(jobs) })
+// metricsGatherer is what a server's /metrics serves: the process's
+// metrics and its database's job queue.
+func metricsGatherer(db *sqlx.DB) prometheus.Gatherer {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&jobStats{db: db})
+	return prometheus.Gatherers{prometheus.DefaultGatherer, reg}
 }
 
-func (j *jobStats) Describe(ch chan<- *prometheus.Desc) { ch <- j.desc }
+func (j *jobStats) Describe(ch chan<- *prometheus.Desc) { ch <- jobsDesc }
 
 func (j *jobStats) Collect(ch chan<- prometheus.Metric) {
 	j.mu.Lock()
@@ -110,16 +108,16 @@ func (j *jobStats) Collect(ch chan<- prometheus.Metric) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		var rows []jobStatRow
 		// Owner-level on purpose: River's table, no commune's data.
-		err := j.db.Load().SelectContext(ctx, &rows, `SELECT kind, state::text AS state, count(*) AS n FROM river_job
+		err := j.db.SelectContext(ctx, &rows, `SELECT kind, state::text AS state, count(*) AS n FROM river_job
 			WHERE state IN ('available', 'scheduled', 'running', 'retryable', 'discarded') GROUP BY 1, 2`)
 		cancel()
 		if err != nil {
-			ch <- prometheus.NewInvalidMetric(j.desc, err)
+			ch <- prometheus.NewInvalidMetric(jobsDesc, err)
 			return
 		}
 		j.rows, j.at = rows, time.Now()
 	}
 	for _, r := range j.rows {
-		ch <- prometheus.MustNewConstMetric(j.desc, prometheus.GaugeValue, float64(r.N), r.Kind, r.State)
+		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(r.N), r.Kind, r.State)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/regie/regie/migrations/dbtest"
 	"github.com/regie/regie/portal/staff"
 )
@@ -74,7 +76,7 @@ func TestMetrics(t *testing.T) {
 	expect(t, res, body, http.StatusForbidden, "")
 
 	// with a token, only requests that bear it
-	h := MetricsHandler("jeton-secret")
+	h := MetricsHandler("jeton-secret", prometheus.DefaultGatherer)
 	for hdr, want := range map[string]int{"": 403, "Bearer autre": 403, "jeton-secret": 403, "Bearer jeton-secret": 200} {
 		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 		req.RemoteAddr = "10.1.2.3:4567"

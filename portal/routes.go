@@ -12,7 +12,7 @@ import (
 // routes builds one Gin engine per kind of host. Read it top to bottom: it
 // is the whole middleware pipeline and route table of the platform.
 func (s *Server) routes() error {
-	metrics := gin.WrapH(MetricsHandler(s.opts.MetricsToken))
+	metrics := gin.WrapH(MetricsHandler(s.opts.MetricsToken, metricsGatherer(s.db)))
 	common := func(e *gin.Engine, site string) error {
 		if err := e.SetTrustedProxies(s.opts.TrustedProxies); err != nil {
 			return err

@@ -148,7 +148,6 @@ func New(opts Options, deps Deps) (*Server, error) {
 	if err := s.routes(); err != nil {
 		return nil, err
 	}
-	watchJobs(deps.DB)
 	return s, nil
 }
 
