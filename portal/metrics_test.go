@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
 
-	"github.com/regie/regie/migrations/dbtest"
+		"github.com/regie/regie/migrations/dbtest"
+	"github.com/regie/regie/portal/mail"
 	"github.com/regie/regie/portal/staff"
 )
 
@@ -52,6 +54,10 @@ func TestMetrics(t *testing.T) {
 		t.Fatal("unknown numcli accepted by the stand-in")
 	}
 
+	// a job waiting for its time, so that the queue is not empty
+	if _, err := e.jobs.Insert(context.Background(), mail.SendArgs{TenantID: tn.ID, MailID: 1}, &river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
 	status, text := scrape(t, e)
 	if status != http.StatusOK {
 		t.Fatalf("/metrics from loopback: %d", status)
@@ -63,7 +69,7 @@ func TestMetrics(t *testing.T) {
 		`regie_dgfip_call_duration_seconds_count{operation="recupererDetailClient",result="ok"}`,
 		`regie_dgfip_call_duration_seconds_count{operation="recupererDetailClient",result="fault"}`,
 		`regie_dgfip_faults_total{code=`,
-		`regie_jobs{kind=`,
+		`regie_jobs{kind="mail.send",state="scheduled"}`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(text, want) {
