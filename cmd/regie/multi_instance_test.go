@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -121,6 +122,7 @@ func waitHealthy(t *testing.T, addr string) {
 type webClient struct {
 	t    *testing.T
 	host string
+	ip   string // X-Forwarded-For, as from a proxy
 	c    *http.Client
 }
 
@@ -136,6 +138,7 @@ func (w *webClient) do(port, method, path string, form url.Values) (*http.Respon
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
+	req.Header.Set("X-Forwarded-For", w.ip)
 	res, err := w.c.Do(req)
 	if err != nil {
 		w.t.Fatalf("%s %s: %v", method, path, err)
@@ -179,7 +182,10 @@ func TestSeveralInstances(t *testing.T) {
 	}
 
 	tn := tenanttest.MustCreate(t, db, "multi")
-	family := "famille.multi@example.fr"
+	// Rate limits live in Redis across runs: a fresh address and client IP
+	// each run.
+	family := fmt.Sprintf("famille.multi.%d@example.fr", time.Now().UnixNano())
+	clientIP := fmt.Sprintf("10.%d.%d.%d", time.Now().UnixNano()%250, time.Now().Unix()%250, 1+time.Now().UnixNano()%250)
 	hash, err := account.NewHasher().Hash(ctx, "mot-de-passe-multi")
 	if err != nil {
 		t.Fatal(err)
@@ -217,6 +223,7 @@ func TestSeveralInstances(t *testing.T) {
 		"REGIE_SMTP_URL=" + box.URL(),
 		"REGIE_SECRET=" + secret,
 		"REGIE_PAYFIP_URL=http://127.0.0.1:9",
+		"REGIE_TRUSTED_PROXIES=127.0.0.1/32",
 	}
 	a := startProcess(t, bin, "web-a", append(env, "REGIE_LISTEN="+addrA), "serve", "--web-only")
 	b := startProcess(t, bin, "web-b", append(env, "REGIE_LISTEN="+addrB), "serve", "--web-only")
@@ -229,7 +236,7 @@ func TestSeveralInstances(t *testing.T) {
 	client := &http.Client{Jar: jar, Timeout: 10 * time.Second,
 		Transport:     &http.Transport{DialContext: tenant.DialLocalhost},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	fam := &webClient{t: t, host: tn.Slug + ".localhost", c: client}
+	fam := &webClient{t: t, host: tn.Slug + ".localhost", ip: clientIP, c: client}
 
 	t.Run("session shared", func(t *testing.T) {
 		res, body := fam.submit(portA, "/", "/connexion", url.Values{"email": {family}, "password": {"mot-de-passe-multi"}})
@@ -244,7 +251,7 @@ func TestSeveralInstances(t *testing.T) {
 
 	t.Run("rename seen by the other within a second", func(t *testing.T) {
 		jar2, _ := cookiejar.New(nil)
-		staffC := &webClient{t: t, host: tn.Slug + ".localhost", c: &http.Client{Jar: jar2, Timeout: 10 * time.Second,
+		staffC := &webClient{t: t, host: tn.Slug + ".localhost", ip: clientIP, c: &http.Client{Jar: jar2, Timeout: 10 * time.Second,
 			Transport: client.Transport, CheckRedirect: client.CheckRedirect}}
 		// B has the commune in its cache
 		if _, body := staffC.do(portB, http.MethodGet, "/", nil); !strings.Contains(body, tn.Name) {
@@ -283,7 +290,7 @@ func TestSeveralInstances(t *testing.T) {
 	t.Run("jobs worked once", func(t *testing.T) {
 		// a reset link asked on each instance: two jobs, two mails
 		for _, port := range []string{portA, portB} {
-			anon := &webClient{t: t, host: fam.host, c: &http.Client{Timeout: 10 * time.Second, Transport: client.Transport,
+			anon := &webClient{t: t, host: fam.host, ip: clientIP, c: &http.Client{Timeout: 10 * time.Second, Transport: client.Transport,
 				CheckRedirect: client.CheckRedirect}}
 			anon.c.Jar, _ = cookiejar.New(nil)
 			res, body := anon.submit(port, "/mot-de-passe-oublie", "/mot-de-passe-oublie", url.Values{"email": {family}})
