@@ -4,7 +4,8 @@
 # REGIE_TEST_DATABASE_URL / REGIE_TEST_REDIS_URL, or the ones on the default
 # ports, or throwaway ones started here, installing the Debian packages when
 # root), a C compiler for the race detector, pdftotext for the PDF tests, and
-# versitygw (an S3 server, go-installed) for the S3 tests.
+# versitygw (an S3 server, go-installed) for the S3 tests, and Chromium and
+# axe-core for the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . deploy/local/lib.sh
@@ -63,3 +64,15 @@ if ! port_open 57070; then
 fi
 echo "export REGIE_TEST_S3_URL='s3://regie-test?endpoint=http://127.0.0.1:57070&region=us-east-1&path_style=true'"
 echo "export AWS_ACCESS_KEY_ID=regie-test AWS_SECRET_ACCESS_KEY=regie-test-secret"
+
+# The browser tests: Debian's Chromium, and axe-core (npm) for the
+# accessibility checks, in an ignored folder.
+command -v chromium >/dev/null || apt_install chromium
+echo "export REGIE_TEST_CHROMIUM='$(command -v chromium)'"
+axe=.data/npm/node_modules/axe-core/axe.min.js
+if [ ! -f "$axe" ]; then
+  command -v npm >/dev/null || apt_install npm
+  say "installing axe-core (npm)"
+  npm install --silent --no-audit --no-fund --prefix .data/npm axe-core@4.14.1 >&2 || die "could not install axe-core"
+fi
+echo "export REGIE_TEST_AXE='$(pwd)/$axe'"
