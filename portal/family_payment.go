@@ -279,11 +279,12 @@ func (s *Server) tipiResult(c *gin.Context) {
 		c.String(http.StatusBadRequest, "bad form")
 		return
 	}
-	fields := map[string]string{}
-	for k, vs := range c.Request.Form {
-		if len(vs) > 0 && len(k) < 32 {
-			fields[lower(k)] = vs[0]
-		}
+	fields, err := payments.TIPIFields(c.Request.Form)
+	if err != nil {
+		// an ambiguous result is believed for no attempt; DGFiP gets its 200
+		logger(ctx).Warn("TIPI result ignored", "err", err)
+		c.String(http.StatusOK, "OK")
+		return
 	}
 	if fields["resultrans"] == "" {
 		id, err := strconv.ParseInt(fields["tentative"], 10, 64)

@@ -36,8 +36,6 @@ func describeAgent(ua string) string {
 	return browser + " sur " + system
 }
 
-func lower(s string) string { return strings.ToLower(s) }
-
 // formValueFold returns a parameter of the query or the form body whose
 // name matches case-insensitively (DGFiP sends idOp or idop).
 func formValueFold(c *gin.Context, name string) string {
