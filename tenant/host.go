@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // HostKind says what a request's host names.
@@ -28,8 +29,14 @@ type Host struct {
 }
 
 // NormalizeHost lower-cases a host, strips its port and a trailing dot. It
-// returns "" for what cannot be a host name.
+// returns "" for what cannot be a host name, anything not ASCII included
+// (strings.ToLower would turn the Kelvin sign into a "k").
 func NormalizeHost(h string) string {
+	for i := 0; i < len(h); i++ {
+		if h[i] >= utf8.RuneSelf {
+			return ""
+		}
+	}
 	h = strings.ToLower(strings.TrimSpace(h))
 	if host, _, err := net.SplitHostPort(h); err == nil {
 		h = host
@@ -62,7 +69,9 @@ func validLabel(l string) bool {
 // ParseHost classifies a request's Host header against the platform's base
 // host (REGIE_BASE_URL's host, without port). A commune is one label under
 // the base host; www.<base> is the base host; other reserved labels and
-// deeper names are unknown; any other valid name may be a custom domain.
+// deeper names are unknown; any other valid name with a dot, and a
+// top-level label that is not all digits (an IPv4 address), may be a
+// custom domain.
 func ParseHost(host, base string) Host {
 	h := NormalizeHost(host)
 	base = NormalizeHost(base)
@@ -86,6 +95,10 @@ func ParseHost(host, base string) Host {
 		return Host{Kind: HostCommune, Slug: label}
 	case !strings.Contains(h, "."):
 		// a bare label (localhost, an internal name) is never a custom domain
+		return Host{Kind: HostUnknown}
+	case strings.Trim(h[strings.LastIndexByte(h, '.')+1:], "0123456789") == "":
+		// an IPv4 address (a probe, a health check by address): top-level
+		// domains are never all digits
 		return Host{Kind: HostUnknown}
 	}
 	return Host{Kind: HostCustom, Domain: h}

@@ -38,6 +38,11 @@ func TestParseHost(t *testing.T) {
 		{"[::1]:8080", Host{Kind: HostUnknown}},
 		{"bad host.fr", Host{Kind: HostUnknown}},
 		{"évry.fr", Host{Kind: HostUnknown}},
+		// found by FuzzParseHost: the Kelvin sign lower-cases to "k", and
+		// an address is no custom domain
+		{"\u212aremlin-bicetre.regie.example.fr", Host{Kind: HostUnknown}},
+		{"10.0.0.5:8080", Host{Kind: HostUnknown}},
+		{"192.168.1.10", Host{Kind: HostUnknown}},
 	}
 	for _, tt := range tests {
 		if got := ParseHost(tt.host, base); got != tt.want {
@@ -66,7 +71,7 @@ func TestValidateDomain(t *testing.T) {
 			t.Errorf("ValidateDomain(%q) = %v, want nil", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "localhost", "demo.regie.example.fr", "regie.example.fr", "http://x.fr", "x.fr:8080", "a b.fr"} {
+	for _, bad := range []string{"", "localhost", "demo.regie.example.fr", "regie.example.fr", "http://x.fr", "x.fr:8080", "a b.fr", "10.0.0.5", "\u212a.fr"} {
 		if err := ValidateDomain(bad, base); err == nil {
 			t.Errorf("ValidateDomain(%q) = nil, want an error", bad)
 		}
