@@ -42,6 +42,17 @@ func startDemo(t *testing.T) *demoSite {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dbURL := dbtest.NewDatabase(t)
+	// Every clone of the test schema gives the demo communes the same ids,
+	// so the rate limits of earlier runs (kept in Redis, by commune and
+	// address) would apply: start without them.
+	rdb := dbtest.Redis(t)
+	keys, err := rdb.Keys(ctx, "*ratelimit:*").Result()
+	if err == nil && len(keys) > 0 {
+		err = rdb.Del(ctx, keys...).Err()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -177,6 +188,9 @@ func openBrowser(t *testing.T, profile string, width, height int) *browser {
 		profile = t.TempDir()
 	}
 	shots := filepath.Join("..", "..", "test-output", "browser", strings.ReplaceAll(t.Name(), "/", "-"))
+	if err := os.RemoveAll(shots); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}

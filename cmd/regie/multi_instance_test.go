@@ -90,7 +90,7 @@ func (p *process) lines() []map[string]any {
 	return append([]map[string]any(nil), p.logs...)
 }
 
-func freeAddr(t *testing.T) string {
+func freeLocalAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -211,7 +211,7 @@ func TestSeveralInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer box.Close()
-	addrA, addrB, addrW := freeAddr(t), freeAddr(t), freeAddr(t)
+	addrA, addrB, addrW := freeLocalAddr(t), freeLocalAddr(t), freeLocalAddr(t)
 	_, portA, _ := net.SplitHostPort(addrA)
 	_, portB, _ := net.SplitHostPort(addrB)
 	env := []string{
