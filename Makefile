@@ -9,7 +9,7 @@ FUZZTIME ?= 10s
 FUZZ_TARGETS = \
 	"FuzzCSVSource ./billing/"
 
-.PHONY: demo test fuzz build vet fmt
+.PHONY: demo test fuzz build vet fmt bench
 
 ## demo: the whole product with embedded defaults, seeded, on :8080
 demo:
@@ -31,6 +31,15 @@ fuzz:
 	  echo "fuzz $$1 ($(FUZZTIME))"; \
 	  $(GO) test -run XXX -fuzz "^$$1\$$" -fuzztime $(FUZZTIME) $$2 > .data/fuzz-$$1.log 2>&1 || { cat .data/fuzz-$$1.log; exit 1; }; \
 	done
+
+## bench: every benchmark of PROFILE (small or france) end to end on the test
+## servers; rewrites that profile's section of BENCHMARKS.md
+PROFILE ?= small
+bench:
+	@env_lines=$$(deploy/local/test-env.sh) && eval "$$env_lines" && \
+	  mkdir -p .data/bench && $(GO) build -o .data/bench/regie ./cmd/regie && \
+	  REGIE_DATABASE_URL="$$REGIE_TEST_DATABASE_URL" REGIE_REDIS_URL="$${REGIE_TEST_REDIS_URL%/*}/15" \
+	  REGIE_STORAGE_URL="$$REGIE_TEST_S3_URL" .data/bench/regie bench run --profile $(PROFILE) --out BENCHMARKS.md
 
 ## build: the regie binary in ./bin
 build:

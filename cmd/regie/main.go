@@ -52,6 +52,7 @@ commands:
   staff invite           invite a town hall's staff member (prints the link)
   operator create        create a platform operator (prints the link)
   dgfip-sim              the DGFiP stand-in, for tests and demos
+  bench seed|load|run    benchmarks (see BENCHMARKS.md)
 
 Configuration comes from REGIE_* environment variables (see README.md).`
 
@@ -89,6 +90,8 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		return cmdOperator(ctx, rest, env, stdout, stderr)
 	case "dgfip-sim":
 		return cmdDGFiPSim(ctx, rest, stdout, stderr)
+	case "bench":
+		return cmdBench(ctx, rest, env, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

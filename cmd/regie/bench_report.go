@@ -1,0 +1,232 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/regie/regie/cmd/regie/internal/bench"
+)
+
+// benchReport is what one `regie bench run` measured, kept as JSON so that
+// the report shows both profiles and their ratio.
+type benchReport struct {
+	Profile            string
+	Started, Finished  time.Time
+	Machine            machineFigures
+	Seed               seedFigures
+	Server             serverFigures
+	Login              loginFigures
+	Pages              []bench.Result
+	PagesCommand       string
+	PDFFirst           bench.Result
+	HTTPCeiling        bench.Result
+	HTTPCeilingCommand string
+	DBCeiling          dbCeiling
+	PgbenchScript      string
+	PDFRender          map[string]float64 // goroutines → documents per second
+	PDFRenderCommand   string
+	Import, Settle     goBench
+}
+
+type machineFigures struct {
+	Cores                int
+	MemoryGB             float64
+	CPU, Go, PostgreSQL  string
+	Redis, SharedBuffers string
+	LoadBefore           string
+	DBSizeMB             float64
+}
+
+type seedFigures struct {
+	Seconds float64
+	Rows    map[string]int
+	A       int
+	Command string
+}
+
+type serverFigures struct {
+	StartupMS, IdleRSSMB, RSSAfterMB, PeakRSSMB float64
+	Command                                     string
+}
+
+type loginFigures struct {
+	Users   int
+	Seconds float64
+}
+
+type dbCeiling struct {
+	TPS     float64
+	Clients int
+	Command string
+}
+
+type goBench struct {
+	Command string
+	Metrics map[string]float64
+}
+
+// page returns the first page result of that name and rate (0: maximum).
+func (r benchReport) page(name string, fixed bool) []bench.Result {
+	var out []bench.Result
+	for _, p := range r.Pages {
+		if p.Name == name && (p.Rate > 0) == fixed {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// combined is the ceiling of HTTP and database work sharing the cores.
+func (r benchReport) combined() float64 {
+	h, d := r.HTTPCeiling.Throughput, r.DBCeiling.TPS
+	if h <= 0 || d <= 0 {
+		return 0
+	}
+	return 1 / (1/h + 1/d)
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+// writeReport renders every saved profile into the report.
+func writeReport(dir, out string) error {
+	var reps []benchReport
+	for _, name := range []string{"small", "france"} {
+		data, err := os.ReadFile(filepath.Join(dir, name+".json"))
+		if os.IsNotExist(err) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		var r benchReport
+		if err := json.Unmarshal(data, &r); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		reps = append(reps, r)
+	}
+	var b strings.Builder
+	w := func(f string, a ...any) { fmt.Fprintf(&b, f+"\n", a...) }
+	w("# Benchmarks")
+	w("")
+	w("Written by `make bench` (profile `small`) and `make bench PROFILE=france` (`regie bench run`); each")
+	w("run replaces its profile's section. Every figure was measured on the machine below, with the load")
+	w("driver, PostgreSQL, Redis, S3 (versitygw) and the server **sharing the same cores**; the machine was")
+	w("also shared with other engineers' test runs (load average before each run is shown), so figures")
+	w("vary by some 10–20 % from run to run. Raw numbers: `.data/bench/<profile>.json`.")
+	for _, r := range reps {
+		writeProfile(w, r)
+	}
+	if len(reps) == 2 {
+		writeScale(w, reps[0], reps[1])
+	}
+	return os.WriteFile(out, []byte(b.String()), 0o644)
+}
+
+func writeProfile(w func(string, ...any), r benchReport) {
+	m := r.Machine
+	w("")
+	w("## Profile `%s` (%s)", r.Profile, r.Started.Format("2006-01-02 15:04 UTC"))
+	w("")
+	w("Machine: %d cores (%s), %.0f GiB; %s; %s (shared_buffers %s); Redis %s; load average before the run %s.",
+		m.Cores, m.CPU, m.MemoryGB, m.Go, m.PostgreSQL, m.SharedBuffers, m.Redis, m.LoadBefore)
+	w("")
+	w("### Data set")
+	w("")
+	w("`%s`: %d communes, %d families (and accounts), %d invoices, %d lines, %d payments, in **%.1f s** (database %.0f MB). Families spread over communes by Zipf's law (commune of rank r: max(1, %d / r) families).",
+		r.Seed.Command, r.Seed.Rows["tenants"], r.Seed.Rows["families"], r.Seed.Rows["invoices"], r.Seed.Rows["invoice_lines"],
+		r.Seed.Rows["payments"], r.Seed.Seconds, m.DBSizeMB, r.Seed.A)
+	w("")
+	w("### Pages")
+	w("")
+	w("%d families logged in (commune drawn uniformly, then one of its families) in %.1f s. Command: `%s`.", r.Login.Users, r.Login.Seconds, r.PagesCommand)
+	w("")
+	w("| request | rate | throughput | p50 | p95 | p99 | max | errors |")
+	w("|---|---|---|---|---|---|---|---|")
+	row := func(p bench.Result) {
+		rate := fmt.Sprintf("max (%d clients)", p.Workers)
+		if p.Rate > 0 {
+			rate = fmt.Sprintf("%.0f/s", p.Rate)
+		}
+		w("| %s | %s | %.0f/s | %.2f ms | %.2f ms | %.2f ms | %.1f ms | %d of %d |", p.Name, rate, p.Throughput,
+			ms(p.P50), ms(p.P95), ms(p.P99), ms(p.Max), p.Errors, p.Requests)
+	}
+	for _, p := range r.Pages {
+		row(p)
+	}
+	row(r.HTTPCeiling)
+	row(r.PDFFirst)
+	w("")
+	w("### Ceilings")
+	w("")
+	comb := r.combined()
+	w("- HTTP ceiling: %s → **%.0f/s**.", r.HTTPCeilingCommand, r.HTTPCeiling.Throughput)
+	w("- Database ceiling: `%s` → **%.0f tps** (best of 8 and 16 clients), script below.", r.DBCeiling.Command, r.DBCeiling.TPS)
+	w("- Combined ceiling 1 / (1/HTTP + 1/DB) = **%.0f/s**.", comb)
+	w("")
+	w("```")
+	w("%s```", r.PgbenchScript)
+	w("")
+	w("### Targets")
+	w("")
+	w("| target | measured | |")
+	w("|---|---|---|")
+	if mx := r.page("GET /factures", false); len(mx) > 0 && comb > 0 {
+		ratio := mx[0].Throughput / comb
+		w("| /factures throughput ≥ 0.5 × combined ceiling | %.0f/s = %.2f × %.0f/s | %s |", mx[0].Throughput, ratio, comb, verdict(ratio >= 0.5))
+		for _, f := range r.page("GET /factures", true) {
+			if f.Rate == float64(int(mx[0].Throughput*0.5)) {
+				w("| p99 ≤ 20 ms at half the maximum rate | %.2f ms at %.0f/s | %s |", ms(f.P99), f.Rate, verdict(f.P99 <= 20*time.Millisecond))
+			}
+		}
+	}
+	w("| first request of a lazily rendered PDF ≤ 50 ms p99 | %.2f ms at %d/s | %s |", ms(r.PDFFirst.P99), pdfRate, verdict(r.PDFFirst.P99 <= 50*time.Millisecond && r.PDFFirst.Errors == 0))
+	w("| raw PDF rendering ≥ 500/s on 2 cores | %.0f/s (1 core: %.0f/s) — `%s` | %s |", r.PDFRender["2"], r.PDFRender["1"], r.PDFRenderCommand, verdict(r.PDFRender["2"] >= 500))
+	w("| start-up under 1 s | %.0f ms — `%s` | %s |", r.Server.StartupMS, r.Server.Command, verdict(r.Server.StartupMS < 1000))
+	w("| idle RSS under 150 MB | %.0f MB idle; %.0f MB after the load (peak %.0f MB) | %s |", r.Server.IdleRSSMB, r.Server.RSSAfterMB, r.Server.PeakRSSMB, verdict(r.Server.IdleRSSMB < 150))
+	if v, ok := r.Import.Metrics["ns/op"]; ok {
+		secs, rss := v/1e9, r.Import.Metrics["peakRSS-MB"]
+		w("| import of 100,000 lines < 10 s, peak RSS < 200 MB | %.1f s, %.0f MB — `%s` | %s |", secs, rss, r.Import.Command, verdict(secs < 10 && rss < 200))
+	}
+	if v, ok := r.Settle.Metrics["settled/s"]; ok {
+		w("| notifications settled ≥ 1,000/s, none twice | %.0f/s, %.2f lookups each, none applied twice (the benchmark fails otherwise) — `%s` | %s |",
+			v, r.Settle.Metrics["lookups/settled"], r.Settle.Command, verdict(v >= 1000))
+	}
+}
+
+func writeScale(w func(string, ...any), small, france benchReport) {
+	w("")
+	w("## Scale: `small` against `france`")
+	w("")
+	pick := func(r benchReport) (bench.Result, bool) {
+		for _, p := range r.page("GET /factures", true) {
+			if p.Rate == scaleRate {
+				return p, true
+			}
+		}
+		return bench.Result{}, false
+	}
+	s, ok1 := pick(small)
+	f, ok2 := pick(france)
+	if !ok1 || !ok2 || s.P50 == 0 {
+		return
+	}
+	ratio := float64(f.P50) / float64(s.P50)
+	w("| | small | france | ratio | |")
+	w("|---|---|---|---|---|")
+	w("| GET /factures p50 at %d/s | %.2f ms | %.2f ms | %.2f | %s (target ≤ 1.10) |", scaleRate, ms(s.P50), ms(f.P50), ratio, verdict(ratio <= 1.10))
+	w("| GET /factures p99 at %d/s | %.2f ms | %.2f ms | %.2f | |", scaleRate, ms(s.P99), ms(f.P99), float64(f.P99)/float64(max(s.P99, 1)))
+	if a, b := small.page("GET /factures", false), france.page("GET /factures", false); len(a) > 0 && len(b) > 0 {
+		w("| GET /factures maximum | %.0f/s | %.0f/s | %.2f | |", a[0].Throughput, b[0].Throughput, b[0].Throughput/a[0].Throughput)
+	}
+	w("| database ceiling (pgbench) | %.0f tps | %.0f tps | %.2f | |", small.DBCeiling.TPS, france.DBCeiling.TPS, france.DBCeiling.TPS/small.DBCeiling.TPS)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

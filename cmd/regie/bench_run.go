@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/regie/regie/cmd/regie/internal/bench"
+	"github.com/regie/regie/migrations"
+)
+
+// cmdBenchRun runs every benchmark of a profile end to end on this machine
+// and rewrites the report. REGIE_DATABASE_URL names a server and a role that
+// may create databases (the profile's own, regie_bench_<profile>, is
+// dropped and seeded again); REGIE_REDIS_URL and REGIE_STORAGE_URL are
+// those the server under test uses.
+func cmdBenchRun(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench run", stderr)
+	profile := fs.String("profile", "small", "data set: "+strings.Join(bench.ProfileNames(), "|"))
+	out := fs.String("out", "BENCHMARKS.md", "the report to write")
+	dataDir := fs.String("data", ".data/bench", "where results and scratch files go")
+	dur := fs.Duration("duration", 15*time.Second, "length of each load step")
+	users := fs.Int("users", 400, "families logged in")
+	workers := fs.Int("workers", 16, "concurrent clients at the maximum rate")
+	goTests := fs.Bool("go-tests", true, "also run the Go benchmarks (import, settlement, PDF) with `go test`")
+	if err := parseFlags(fs, args, 0, ""); err != nil {
+		return err
+	}
+	p, ok := bench.Profiles[*profile]
+	if !ok {
+		return usageError(fmt.Sprintf("bench run: unknown profile %q", *profile))
+	}
+	cfg, err := loadConfig(env, needDatabase|needRedis|needStorage)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+		return err
+	}
+	b := &benchRun{ctx: ctx, p: p, cfg: cfg, env: env, dir: *dataDir, dur: *dur, users: *users, workers: *workers,
+		log: func(f string, a ...any) { fmt.Fprintf(stderr, "bench: "+f+"\n", a...) }}
+	b.r.Profile = p.Name
+	b.r.Started = time.Now().UTC()
+	steps := []func() error{b.machine, b.seed, b.web, b.ceilings, b.pdfRender}
+	if *goTests {
+		steps = append(steps, b.goBenchmarks)
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return fmt.Errorf("bench run: %w", err)
+		}
+	}
+	b.r.Finished = time.Now().UTC()
+	if err := b.save(); err != nil {
+		return err
+	}
+	if err := writeReport(*dataDir, *out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", *out)
+	return nil
+}
+
+// benchRun is one run of `regie bench run`.
+type benchRun struct {
+	ctx     context.Context
+	p       bench.Profile
+	cfg     config
+	env     func(string) string
+	dir     string
+	dur     time.Duration
+	users   int
+	workers int
+	log     func(string, ...any)
+	r       benchReport
+	dbURL   string
+	first   int64
+	body    []byte // a /factures page as served
+	invs    []int64
+}
+
+// seed creates the profile's database afresh and seeds it.
+func (b *benchRun) seed() error {
+	name := "regie_bench_" + b.p.Name
+	u, err := url.Parse(b.cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	admin, err := openDB(b.ctx, b.cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	for _, q := range []string{`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`, `CREATE DATABASE ` + name} {
+		if _, err := admin.ExecContext(b.ctx, q); err != nil {
+			return err
+		}
+	}
+	u.Path = "/" + name
+	b.dbURL = u.String()
+	db, err := openDB(b.ctx, b.dbURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := migrations.Apply(b.ctx, db.DB, newLogger(io.Discard)); err != nil {
+		return err
+	}
+	b.log("seeding profile %s", b.p.Name)
+	res, err := bench.Seed(b.ctx, db, b.p, time.Now(), func(s string) { b.log("seed: %s", s) })
+	if err != nil {
+		return err
+	}
+	b.first = res.FirstTenant
+	b.r.Seed = seedFigures{Seconds: res.Elapsed.Seconds(), Rows: res.Rows, A: res.Shape.A,
+		Command: "regie bench seed --profile " + b.p.Name}
+	return db.GetContext(b.ctx, &b.r.Machine.DBSizeMB, `SELECT pg_database_size(current_database()) / 1048576`)
+}
+
+// server is a `regie serve --web-only` process under test.
+type server struct {
+	cmd  *exec.Cmd
+	addr string
+	log  *os.File
+}
+
+// startServer starts the web server on a free port and waits until
+// /readyz answers; it returns the time that took.
+func (b *benchRun) startServer(name string, extra ...string) (*server, time.Duration, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, 0, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, 0, err
+	}
+	logf, err := os.Create(filepath.Join(b.dir, name+".log"))
+	if err != nil {
+		return nil, 0, err
+	}
+	secret := make([]byte, 24)
+	rand.Read(secret)
+	cmd := exec.Command(exe, append([]string{"serve", "--web-only"}, extra...)...)
+	cmd.Env = append(os.Environ(),
+		"REGIE_BASE_URL="+baseURL(addr).String(), "REGIE_LISTEN="+addr, "REGIE_DATABASE_URL="+b.dbURL,
+		"REGIE_REDIS_URL="+b.cfg.RedisURL, "REGIE_STORAGE_URL="+b.cfg.StorageURL, "REGIE_SECRET="+hex.EncodeToString(secret),
+		"REGIE_SMTP_URL=smtp://127.0.0.1:1?tls=none")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	began := time.Now()
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, 0, err
+	}
+	s := &server{cmd: cmd, addr: addr, log: logf}
+	client := &http.Client{Timeout: time.Second}
+	for time.Since(began) < 30*time.Second {
+		resp, err := client.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, time.Since(began), nil
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.stop()
+	return nil, 0, fmt.Errorf("%s did not become ready in 30 s (see %s)", name, logf.Name())
+}
+
+// rssMB is the resident memory of the process, from /proc.
+func (s *server) rssMB() float64 { return procStatusMB(s.cmd.Process.Pid, "VmRSS:") }
+
+func (s *server) stop() {
+	s.cmd.Process.Signal(os.Interrupt) //nolint:errcheck // it may be gone
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }() //nolint:errcheck // stopping
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		s.cmd.Process.Kill() //nolint:errcheck // last resort
+		<-done
+	}
+	s.log.Close()
+}
+
+// freeAddr returns a loopback address nobody listens on.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// save writes this run's figures as JSON beside the other profile's.
+func (b *benchRun) save() error {
+	data, err := json.MarshalIndent(b.r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(b.dir, b.p.Name+".json"), data, 0o644)
+}
+
+// openBenchDB opens the profile's database.
+func (b *benchRun) openBenchDB() (*sqlx.DB, error) {
+	if b.dbURL == "" {
+		return nil, errors.New("no benchmark database")
+	}
+	return openDB(b.ctx, b.dbURL)
+}

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/regie/regie/billing"
+	"github.com/regie/regie/billing/pdf"
+	"github.com/regie/regie/cmd/regie/internal/bench"
+)
+
+// machine notes what the figures were taken on.
+func (b *benchRun) machine() error {
+	m := &b.r.Machine
+	m.Cores = runtime.NumCPU()
+	m.Go = runtime.Version()
+	m.MemoryGB = procMemTotalGB()
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		if mm := regexp.MustCompile(`model name\s*: (.*)`).FindSubmatch(data); mm != nil {
+			m.CPU = string(mm[1])
+		}
+	}
+	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
+		m.LoadBefore = strings.Join(strings.Fields(string(data))[:3], " ")
+	}
+	db, err := openDB(b.ctx, b.cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.GetContext(b.ctx, &m.PostgreSQL, `SELECT split_part(version(), ' on ', 1)`); err != nil {
+		return err
+	}
+	db.GetContext(b.ctx, &m.SharedBuffers, `SHOW shared_buffers`) //nolint:errcheck // informative
+	if opt, err := redis.ParseURL(b.cfg.RedisURL); err == nil {
+		rdb := redis.NewClient(opt)
+		if info, err := rdb.Info(b.ctx, "server").Result(); err == nil {
+			if mm := regexp.MustCompile(`redis_version:(\S+)`).FindStringSubmatch(info); mm != nil {
+				m.Redis = mm[1]
+			}
+		}
+		rdb.Close()
+	}
+	return nil
+}
+
+// web measures the server: start-up and idle memory, logins, the pages at
+// the maximum and at fixed rates, and first requests of PDFs.
+func (b *benchRun) web() error {
+	srv, startup, err := b.startServer("server")
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	time.Sleep(2 * time.Second)
+	b.r.Server = serverFigures{StartupMS: float64(startup) / float64(time.Millisecond), IdleRSSMB: srv.rssMB(),
+		Command: "regie serve --web-only (start to /readyz 200; VmRSS 2 s later)"}
+	b.log("server ready in %v, %.0f MB idle", startup, b.r.Server.IdleRSSMB)
+
+	tr := bench.Transport()
+	users := bench.PickUsers(bench.ShapeFor(b.p), baseURL(srv.addr), b.users, 1)
+	began := time.Now()
+	if err := bench.LoginAll(b.ctx, users, tr, bench.Password, 8); err != nil {
+		return fmt.Errorf("login: %w", err)
+	}
+	b.r.Login = loginFigures{Users: len(users), Seconds: time.Since(began).Seconds()}
+	b.log("logged in %d families in %.1f s", len(users), b.r.Login.Seconds)
+	if b.body, err = users[0].Get(b.ctx, "/factures"); err != nil {
+		return err
+	}
+	b.invs = users[0].Invoices
+
+	load := fmt.Sprintf("regie bench load --profile %s --users %d --workers %d --duration %s", b.p.Name, b.users, b.workers, b.dur)
+	step := func(name string, req bench.Request, rate float64) bench.Result {
+		w := b.workers
+		if rate > 0 {
+			w = 4 * b.workers // enough that a slow answer does not delay the next one
+		}
+		r := bench.Run(b.ctx, name, users, req, rate, w, b.dur)
+		b.log("%s", r)
+		b.r.Pages = append(b.r.Pages, r)
+		return r
+	}
+	maxList := step("GET /factures", bench.InvoicesPage, 0)
+	step("GET /factures/:id", bench.InvoicePage, 0)
+	for _, share := range []float64{0.25, 0.5, 0.75} {
+		step("GET /factures", bench.InvoicesPage, float64(int(maxList.Throughput*share)))
+	}
+	step("GET /factures", bench.InvoicesPage, scaleRate)
+	b.r.PagesCommand = load + " --rates <25%,50%,75% of the maximum>," + strconv.Itoa(scaleRate)
+
+	// PDFs never rendered yet: each request is the invoice's first.
+	var pairs []pdfPair
+	for _, u := range users {
+		for _, id := range u.Invoices {
+			pairs = append(pairs, pdfPair{u, id})
+		}
+	}
+	rand.New(rand.NewPCG(3, 3)).Shuffle(len(pairs), func(i, j int) { pairs[i], pairs[j] = pairs[j], pairs[i] })
+	var next atomic.Int64
+	first := func(ctx context.Context, _ *bench.User, _ *rand.Rand) error {
+		i := next.Add(1) - 1
+		if i >= int64(len(pairs)) {
+			return fmt.Errorf("no PDF left to render for the first time")
+		}
+		body, err := pairs[i].u.Get(ctx, "/factures/"+strconv.FormatInt(pairs[i].id, 10)+"/pdf")
+		if err == nil && !bytes.HasPrefix(body, []byte("%PDF-")) {
+			return fmt.Errorf("invoice %d: not a PDF", pairs[i].id)
+		}
+		return err
+	}
+	b.r.PDFFirst = bench.Run(b.ctx, "GET /factures/:id/pdf (first)", users, first, pdfRate, 4*b.workers, b.dur)
+	b.log("%s", b.r.PDFFirst)
+	b.r.Server.RSSAfterMB = srv.rssMB()
+	b.r.Server.PeakRSSMB = procStatusMB(srv.cmd.Process.Pid, "VmHWM:")
+	return nil
+}
+
+// scaleRate and pdfRate are the fixed rates compared across profiles.
+const (
+	scaleRate = 200
+	pdfRate   = 50
+)
+
+type pdfPair struct {
+	u  *bench.User
+	id int64
+}
+
+// ceilings measures the HTTP ceiling (a bare Gin handler serving the page's
+// bytes) and the database ceiling (pgbench running the page's transaction).
+func (b *benchRun) ceilings() error {
+	bodyFile := filepath.Join(b.dir, "factures.html")
+	if err := os.WriteFile(bodyFile, b.body, 0o644); err != nil {
+		return err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(exe, "bench", "http-ceiling", "--listen", addr, "--body", bodyFile)
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		cmd.Process.Signal(os.Interrupt) //nolint:errcheck // stopping
+		cmd.Wait()                       //nolint:errcheck // stopping
+	}()
+	users := bench.PickUsers(bench.ShapeFor(b.p), baseURL(addr), b.users, 1)
+	tr := bench.Transport()
+	for _, u := range users {
+		u.Anonymous(tr, b.invs)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := users[0].Get(b.ctx, "/factures"); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			return fmt.Errorf("http ceiling: %w", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.r.HTTPCeiling = bench.Run(b.ctx, "bare Gin, same bytes", users, bench.InvoicesPage, 0, b.workers, b.dur)
+	b.r.HTTPCeilingCommand = fmt.Sprintf("regie bench http-ceiling --body factures.html, loaded like GET /factures at the maximum (%d bytes)", len(b.body))
+	b.log("%s", b.r.HTTPCeiling)
+
+	script, err := bench.PgbenchScript(bench.ShapeFor(b.p), b.first)
+	if err != nil {
+		return err
+	}
+	b.r.PgbenchScript = script
+	for _, clients := range []int{8, 16} {
+		tps, cmdline, err := bench.Pgbench(b.ctx, b.dir, b.dbURL, script, clients, int(b.dur.Seconds()))
+		if err != nil {
+			return err
+		}
+		b.log("pgbench -c %d: %.0f tps", clients, tps)
+		if tps > b.r.DBCeiling.TPS {
+			b.r.DBCeiling = dbCeiling{TPS: tps, Clients: clients, Command: cmdline}
+		}
+	}
+	return nil
+}
+
+// pdfRender renders the same invoice in a loop with one goroutine, then
+// two, in this process.
+func (b *benchRun) pdfRender() error {
+	inv := benchInvoice()
+	b.r.PDFRender = map[string]float64{}
+	for _, n := range []int{1, 2} {
+		var count atomic.Int64
+		var wg sync.WaitGroup
+		deadline := time.Now().Add(5 * time.Second)
+		began := time.Now()
+		var firstErr error
+		var once sync.Once
+		for range n {
+			wg.Go(func() {
+				var buf bytes.Buffer
+				for time.Now().Before(deadline) {
+					buf.Reset()
+					if err := pdf.Render(&buf, inv); err != nil {
+						once.Do(func() { firstErr = err })
+						return
+					}
+					count.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if firstErr != nil {
+			return firstErr
+		}
+		b.r.PDFRender[strconv.Itoa(n)] = float64(count.Load()) / time.Since(began).Seconds()
+		b.log("PDF render, %d goroutine(s): %.0f/s", n, b.r.PDFRender[strconv.Itoa(n)])
+	}
+	b.r.PDFRenderCommand = "regie bench run: pdf.Render of a 3-line invoice in a loop for 5 s, GOMAXPROCS=" + strconv.Itoa(runtime.GOMAXPROCS(0))
+	return nil
+}
+
+// benchInvoice is a typical invoice: three lines.
+func benchInvoice() pdf.Invoice {
+	d := func(y int, m time.Month, day int) time.Time { return time.Date(y, m, day, 0, 0, 0, 0, time.UTC) }
+	return pdf.Invoice{
+		Commune:     pdf.Commune{Name: "Mairie de Saint-Martin-sur-Loire", Address: "1 place de la Mairie, 45000 Saint-Martin-sur-Loire", Email: "mairie@saint-martin.example.fr"},
+		Family:      pdf.Family{Ref: "F000042", Name: "Famille Lefèvre", Address: "12 rue des Écoles", PostalCode: "45000", City: "Saint-Martin-sur-Loire"},
+		Reference:   "2026-RS-000042",
+		SeriesLabel: "Restauration scolaire",
+		Period:      d(2026, 10, 1), IssueDate: d(2026, 11, 3), DueDate: d(2026, 12, 1),
+		Lines: []billing.Line{
+			{Position: 1, Label: "Repas enfant", QuantityMilli: 15000, UnitPriceCents: 345, TotalCents: 5175},
+			{Position: 2, Label: "Goûter", QuantityMilli: 15000, UnitPriceCents: 80, TotalCents: 1200},
+			{Position: 3, Label: "Repas adulte", QuantityMilli: 2000, UnitPriceCents: 590, TotalCents: 1180},
+		},
+		TotalCents: 7555, PortalURL: "https://saint-martin.regie.example.fr", Numcli: "001964",
+	}
+}
+
+// goBenchmarks runs the Go benchmarks of the import and the settlement
+// (they need the test servers: `make bench` provides them).
+func (b *benchRun) goBenchmarks() error {
+	for _, gb := range []struct {
+		name, pkg, benchtime string
+		into                 *goBench
+	}{
+		{"BenchmarkImport100k", "./billing/", "1x", &b.r.Import},
+		{"BenchmarkNotificationsSettle", "./payments/", "3000x", &b.r.Settle},
+	} {
+		args := []string{"test", "-run", "XXX", "-bench", "^" + gb.name + "$", "-benchtime", gb.benchtime, "-count", "1", gb.pkg}
+		b.log("go %s", strings.Join(args, " "))
+		out, err := exec.CommandContext(b.ctx, "go", args...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
+		}
+		gb.into.Command = "go " + strings.Join(args, " ")
+		gb.into.Metrics = map[string]float64{}
+		sc := bufio.NewScanner(bytes.NewReader(out))
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			if len(f) < 2 || !strings.HasPrefix(f[0], gb.name) {
+				continue
+			}
+			for i := 2; i+1 < len(f); i += 2 {
+				if v, err := strconv.ParseFloat(f[i], 64); err == nil {
+					gb.into.Metrics[f[i+1]] = v
+				}
+			}
+		}
+		b.log("%s: %v", gb.name, gb.into.Metrics)
+	}
+	return nil
+}
+
+// procStatusMB reads a memory line (VmRSS:, VmHWM:) of /proc/<pid>/status.
+func procStatusMB(pid int, field string) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, field); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func procMemTotalGB() float64 {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	if m := regexp.MustCompile(`MemTotal:\s+(\d+) kB`).FindSubmatch(data); m != nil {
+		kb, _ := strconv.ParseFloat(string(m[1]), 64)
+		return kb / 1024 / 1024
+	}
+	return 0
+}
