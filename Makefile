@@ -4,10 +4,14 @@ GO ?= go
 GOBIN := $(shell $(GO) env GOPATH)/bin
 export PATH := $(GOBIN):$(PATH)
 
-FUZZTIME ?= 10s
+FUZZTIME ?= 8s
 # every fuzz target, as "Name package"; `make test` runs each briefly
 FUZZ_TARGETS = \
-	"FuzzCSVSource ./billing/"
+	"FuzzCSVSource ./billing/" \
+	"FuzzReference ./billing/" \
+	"FuzzParseAnswer ./payments/payfip/" \
+	"FuzzTIPIResult ./payments/" \
+	"FuzzParseHost ./tenant/"
 
 .PHONY: demo test fuzz build vet fmt bench
 

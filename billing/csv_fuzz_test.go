@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/regie/regie/billing"
 )
@@ -71,8 +73,22 @@ func checkAcceptedRow(t *testing.T, r billing.ImportRow) {
 		t.Fatalf("accepted row with quantity %d", r.QuantityMilli)
 	case r.Period.IsZero() || r.Period.Day() != 1 || r.Period.Hour() != 0:
 		t.Fatalf("accepted row with period %v, want the 1st of a month", r.Period)
-	case r.DueDate.IsZero():
-		t.Fatalf("accepted row without due date: %+v", r)
+	case r.DueDate.IsZero() || r.DueDate.Year() < 2000 || r.DueDate.Year() > 2100 || r.Period.Year() < 2000 || r.Period.Year() > 2100:
+		t.Fatalf("accepted row with due date %v, period %v", r.DueDate, r.Period)
+	case r.QuantityMilli > 1_000_000_000 || r.UnitPriceCents > 100_000_000 || r.UnitPriceCents < -100_000_000:
+		t.Fatalf("accepted row with quantity %d, unit price %d", r.QuantityMilli, r.UnitPriceCents)
+	}
+	// text that PostgreSQL stores as is: UTF-8 without NUL, trimmed, within
+	// its column's limit
+	for _, f := range []struct {
+		name string
+		v    string
+		max  int
+	}{{"famille", r.FamilyRef, 64}, {"nom", r.Name, 200}, {"adresse", r.Address, 300}, {"code_postal", r.PostalCode, 10},
+		{"ville", r.City, 100}, {"libelle", r.Label, 200}, {"reference", r.Reference, 40}} {
+		if !utf8.ValidString(f.v) || strings.ContainsRune(f.v, 0) || f.v != strings.TrimSpace(f.v) || utf8.RuneCountInString(f.v) > f.max {
+			t.Fatalf("accepted %s %q", f.name, f.v)
+		}
 	}
 	for _, e := range r.Emails {
 		if n, err := billing.NormalizeEmail(e); err != nil || n != e {

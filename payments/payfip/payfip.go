@@ -80,9 +80,12 @@ type Details struct {
 // TransactionTime is the transaction's date and time, given by DGFiP in
 // Paris time; zero when absent or unreadable.
 func (d Details) TransactionTime() time.Time {
+	if len(d.Dattrans) != 8 || len(d.Heurtrans) != 4 {
+		return time.Time{} // "0510202" + "61015" must not read as a date
+	}
 	t, err := time.ParseInLocation("020120061504", d.Dattrans+d.Heurtrans, tenant.Paris)
-	if err != nil {
-		return time.Time{}
+	if err != nil || t.Format("020120061504") != d.Dattrans+d.Heurtrans {
+		return time.Time{} // a time Paris skipped in spring would be moved
 	}
 	return t
 }
@@ -138,8 +141,8 @@ func (c *Client) PaymentDetails(ctx context.Context, idOp string) (Details, erro
 		Dattrans: got["dattrans"], Heurtrans: got["heurtrans"],
 	}
 	if m := got["montant"]; m != "" {
-		if d.Montant, err = strconv.ParseInt(m, 10, 64); err != nil {
-			return Details{}, fmt.Errorf("payfip: montant %q: %w", m, err)
+		if d.Montant, err = strconv.ParseInt(m, 10, 64); err != nil || m[0] == '+' || m[0] == '-' {
+			return Details{}, fmt.Errorf("payfip: montant %q: not a number of cents", m)
 		}
 	}
 	return d, nil
@@ -275,7 +278,8 @@ func (c *Client) call(ctx context.Context, op string, fields []field) (got map[s
 
 // ParseAnswer reads a SOAP answer by local names, whatever the prefixes: the
 // leaf fields of its return element (keys lower-cased, so idOp and idop are
-// one), or the Fault it carries.
+// one), or the Fault it carries. A field given twice with different values
+// is an error.
 func ParseAnswer(body []byte) (map[string]string, *Fault, error) {
 	dec := xml.NewDecoder(bytes.NewReader(body))
 	fields := map[string]string{}
@@ -321,7 +325,12 @@ func ParseAnswer(body []byte) (map[string]string, *Fault, error) {
 			case inReturn && name == "return":
 				inReturn = false
 			case inReturn:
-				fields[strings.ToLower(name)] = v
+				k := strings.ToLower(name)
+				if old, ok := fields[k]; ok && old != v {
+					// two answers in one: believe neither
+					return nil, nil, fmt.Errorf("payfip: field %s given twice (%q and %q)", k, old, v)
+				}
+				fields[k] = v
 			}
 			text.Reset()
 		}
