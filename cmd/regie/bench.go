@@ -17,6 +17,7 @@ commands:
   load [flags]                   log families in and load /factures and /factures/:id
   http-ceiling --listen ADDR --body FILE
                                  a bare Gin handler serving FILE (the HTTP ceiling)
+  serve [--pprof ADDR]           serve --web-only, with Go's profiler on ADDR
   run --profile small|france [--out BENCHMARKS.md]
                                  every benchmark end to end, then the report`
 
@@ -34,6 +35,8 @@ func cmdBench(ctx context.Context, args []string, env func(string) string, stdou
 		return cmdBenchLoad(ctx, args[1:], env, stdout, stderr)
 	case "http-ceiling":
 		return cmdBenchHTTPCeiling(ctx, args[1:], stderr)
+	case "serve":
+		return cmdBenchServe(ctx, args[1:], env, stderr)
 	case "run":
 		return cmdBenchRun(ctx, args[1:], env, stdout, stderr)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"strings"
@@ -107,4 +108,36 @@ func ceilingHandler(body []byte) http.Handler {
 func baseURL(addr string) *url.URL {
 	_, port, _ := net.SplitHostPort(addr)
 	return &url.URL{Scheme: "http", Host: "localhost:" + port}
+}
+
+// cmdBenchServe is `regie serve --web-only` with Go's profiler on a second,
+// loopback address: what `bench run --pprof` profiles.
+func cmdBenchServe(ctx context.Context, args []string, env func(string) string, stderr io.Writer) error {
+	fs := newFlags("bench serve", stderr)
+	pprofAddr := fs.String("pprof", "127.0.0.1:6060", "where /debug/pprof/ answers")
+	if err := parseFlags(fs, args, 0, ""); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(env, needServer)
+	if err != nil {
+		return err
+	}
+	a, err := newApp(ctx, cfg, stderr, appOptions{})
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	pln, err := net.Listen("tcp", *pprofAddr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	go http.Serve(pln, mux) //nolint:errcheck // ends with the process
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("REGIE_LISTEN %s: %w", cfg.Listen, err)
+	}
+	return a.serve(ctx, ln, false)
 }

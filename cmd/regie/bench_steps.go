@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -205,7 +206,13 @@ func (b *benchRun) ceilings() error {
 func (b *benchRun) pdfRender() error {
 	inv := benchInvoice()
 	b.r.PDFRender = map[string]float64{}
-	for _, n := range []int{1, 2} {
+	for _, run := range []struct {
+		key  string
+		n    int
+		gogc int
+	}{{"1", 1, 100}, {"2", 2, 100}, {"2-gogc400", 2, 400}} {
+		n := run.n
+		old := debug.SetGCPercent(run.gogc)
 		var count atomic.Int64
 		var wg sync.WaitGroup
 		deadline := time.Now().Add(5 * time.Second)
@@ -226,11 +233,12 @@ func (b *benchRun) pdfRender() error {
 			})
 		}
 		wg.Wait()
+		debug.SetGCPercent(old)
 		if firstErr != nil {
 			return firstErr
 		}
-		b.r.PDFRender[strconv.Itoa(n)] = float64(count.Load()) / time.Since(began).Seconds()
-		b.log("PDF render, %d goroutine(s): %.0f/s", n, b.r.PDFRender[strconv.Itoa(n)])
+		b.r.PDFRender[run.key] = float64(count.Load()) / time.Since(began).Seconds()
+		b.log("PDF render, %s: %.0f/s", run.key, b.r.PDFRender[run.key])
 	}
 	b.r.PDFRenderCommand = "regie bench run: pdf.Render of a 3-line invoice in a loop for 5 s, GOMAXPROCS=" + strconv.Itoa(runtime.GOMAXPROCS(0))
 	return nil
