@@ -27,12 +27,17 @@ type linkFlow struct {
 	RequestPath string // "/activation"
 	Title       string
 	Button      string // the request form's button
-	Validity    string // "48 heures"
+	// PasswordTitle heads the page of the mailed link, where the password
+	// is chosen.
+	PasswordTitle string
+	Validity      string // "48 heures"
 }
 
 var (
-	activationFlow = linkFlow{account.PurposeActivation, "/activation", "Activer mon compte", "Activation", "48 heures"}
-	resetFlow      = linkFlow{account.PurposeReset, "/mot-de-passe-oublie", "Mot de passe oublié", "Recevoir un lien", "1 heure"}
+	activationFlow = linkFlow{Purpose: account.PurposeActivation, RequestPath: "/activation", Title: "Activer mon compte",
+		Button: "Activation", Validity: "48 heures", PasswordTitle: "Choisir mon mot de passe"}
+	resetFlow = linkFlow{Purpose: account.PurposeReset, RequestPath: "/mot-de-passe-oublie", Title: "Mot de passe oublié",
+		Button: "Recevoir un lien", Validity: "1 heure", PasswordTitle: "Choisir un nouveau mot de passe"}
 )
 
 // linkRequestView is the data of the page that asks for the address.
@@ -136,7 +141,7 @@ func (s *Server) openLink(c *gin.Context, f linkFlow, v *passwordView) (account.
 
 func (s *Server) linkPasswordPage(f linkFlow) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		v := passwordView{Page: s.page(c, f.Title), Flow: f, IsReset: f.Purpose == account.PurposeReset, MinLength: s.opts.PasswordMinLength}
+		v := passwordView{Page: s.page(c, f.PasswordTitle), Flow: f, IsReset: f.Purpose == account.PurposeReset, MinLength: s.opts.PasswordMinLength}
 		if _, ok := s.openLink(c, f, &v); ok {
 			s.render(c, http.StatusOK, "link_password.html", v)
 		}
@@ -151,7 +156,7 @@ func (s *Server) savePassword(f linkFlow) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
 		t, _ := tenant.FromContext(ctx)
-		v := passwordView{Page: s.page(c, f.Title), Flow: f, IsReset: f.Purpose == account.PurposeReset, MinLength: s.opts.PasswordMinLength}
+		v := passwordView{Page: s.page(c, f.PasswordTitle), Flow: f, IsReset: f.Purpose == account.PurposeReset, MinLength: s.opts.PasswordMinLength}
 		tok, ok := s.openLink(c, f, &v)
 		if !ok {
 			return

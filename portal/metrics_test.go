@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 
-		"github.com/regie/regie/migrations/dbtest"
+	"github.com/regie/regie/migrations/dbtest"
 	"github.com/regie/regie/portal/mail"
 	"github.com/regie/regie/portal/staff"
 )

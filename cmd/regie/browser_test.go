@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/jmoiron/sqlx"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/regie/regie/billing"
 	"github.com/regie/regie/tenant"
@@ -303,4 +307,226 @@ func publishForDurand(t *testing.T, d *demoSite) string {
 		t.Fatal(err)
 	}
 	return ref
+}
+
+// axeSource is axe-core, which `make test` fetches with npm.
+func axeSource(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("REGIE_TEST_AXE")
+	if p == "" {
+		p = filepath.Join("..", "..", ".data", "npm", "node_modules", "axe-core", "axe.min.js")
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("axe-core not found (make test installs it with npm): %v", err)
+	}
+	return string(b)
+}
+
+// pageCheck is what every page must pass, whatever it shows.
+type pageCheck struct {
+	Lang       string   `json:"lang"`
+	Title      string   `json:"title"`
+	Unlabelled []string `json:"unlabelled"`
+	Violations []string `json:"violations"`
+}
+
+// checkPage runs axe-core on the page (serious and critical violations only)
+// and checks its language, its title and that every field has a label.
+func checkPage(t *testing.T, b *browser, axe, name string, titles map[string]string) {
+	t.Helper()
+	res := inspect(b, axe)
+	b.shot("audit " + name)
+	if res.Lang != "fr" {
+		t.Errorf("%s: lang %q, want fr", name, res.Lang)
+	}
+	if res.Title == "" {
+		t.Errorf("%s: no title", name)
+	} else if other, dup := titles[res.Title]; dup && other != name {
+		t.Errorf("%s and %s have the same title %q", name, other, res.Title)
+	}
+	titles[res.Title] = name
+	for _, u := range res.Unlabelled {
+		t.Errorf("%s: field without a label: %s", name, u)
+	}
+	for _, v := range res.Violations {
+		t.Errorf("%s: axe: %s", name, v)
+	}
+}
+
+// inspect runs axe-core on the page and looks at its language, title and
+// fields.
+func inspect(b *browser, axe string) pageCheck {
+	b.t.Helper()
+	if !eval[bool](b, `typeof axe !== 'undefined'`) {
+		eval[chromedp.Void](b, axe)
+	}
+	return eval[pageCheck](b, `(async () => {
+		const r = await axe.run(document, {resultTypes: ['violations']});
+		const unlabelled = [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+			.filter(e => e.labels.length === 0 && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby'))
+			.map(e => e.outerHTML.slice(0, 100));
+		return {
+			lang: document.documentElement.lang,
+			title: document.title,
+			unlabelled,
+			violations: r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+				.map(v => v.impact + ' ' + v.id + ': ' + v.help + ' — ' + v.nodes.map(n => n.target.join(' ')).join(', ')),
+		};
+	})()`)
+}
+
+// TestBrowserAccessibility runs axe-core on every family page, of both
+// demo communes (each with its own colour), and on the main staff pages.
+func TestBrowserAccessibility(t *testing.T) {
+	d := startDemo(t)
+	axe := axeSource(t)
+	b := openBrowser(t, "", 1280, 900)
+	// the checks see what they look for: a page with faults has faults
+	b.do("page fautive", navigate(`data:text/html,<title>x</title><p style="color:%23777;background:%23888">texte</p><input>`))
+	if bad := inspect(b, axe); len(bad.Violations) == 0 || len(bad.Unlabelled) != 1 || bad.Lang != "" {
+		t.Fatalf("the checks miss the faults of a faulty page: %+v", bad)
+	}
+	for _, slug := range []string{"demo", "villes-sur-auzon"} {
+		titles := map[string]string{}
+		visit := func(name, u string) {
+			t.Helper()
+			b.do(slug+" "+name, navigate(u))
+			checkPage(t, b, axe, slug+" "+name, titles)
+		}
+		visit("connexion", d.url(slug, "/"))
+		visit("activation", d.url(slug, "/activation"))
+		visit("mot de passe oublié", d.url(slug, "/mot-de-passe-oublie"))
+		visit("mentions légales", d.url(slug, "/mentions-legales"))
+		visit("données personnelles", d.url(slug, "/donnees-personnelles"))
+		visit("accessibilité", d.url(slug, "/accessibilite"))
+		visit("page introuvable", d.url(slug, "/nulle-part"))
+		if slug != "demo" {
+			continue
+		}
+		// the activation link's page, then the pages of a logged-in family
+		b.do("activation demandée", navigate(d.url(slug, "/activation")),
+			chromedp.SendKeys(chromedp.ID("email"), martin), submitWith(byText("Activation")))
+		visit("choix du mot de passe", d.mailLink(t, martin, "Activez votre compte", "/activation/", 1))
+		b.do("mot de passe choisi",
+			chromedp.SendKeys(chromedp.ID("password"), "mot-de-passe-martin"),
+			chromedp.SendKeys(chromedp.ID("password_confirm"), "mot-de-passe-martin"),
+			submitWith(byText("Enregistrer")))
+		login(b, martin, "mot-de-passe-martin", false)
+		checkPage(t, b, axe, "mes factures", titles)
+		openInvoice(b, guideInvoice)
+		checkPage(t, b, axe, "facture", titles)
+		b.do("TIPI", submitWith(byText("Payer en ligne (TIPI)")))
+		checkPage(t, b, axe, "TIPI", titles)
+		b.do("test TIPI", submitWith(byText("Tester l'accès au portail TIPI")))
+		checkPage(t, b, axe, "test TIPI", titles)
+		b.do("retour au paiement", submitWith(byText("Continuer vers le paiement")),
+			submitWith(byText("Accès à l'écran de paiement TIPI")))
+		payOnStandIn(b, cardOK)
+		checkPage(t, b, axe, "résultat du paiement", titles)
+		visit("mon compte", d.url(slug, "/compte"))
+	}
+	// the main staff pages, as the demo's administrator
+	titles := map[string]string{}
+	b.do("gestion", navigate(d.url("demo", "/gestion/connexion")))
+	checkPage(t, b, axe, "gestion connexion", titles)
+	b.do("gestion identifiants",
+		chromedp.SendKeys(chromedp.ID("email"), "admin@demo.example.fr"),
+		chromedp.SendKeys(chromedp.ID("password"), demoAdminPassword),
+		submitWith(byText("Connexion")))
+	checkPage(t, b, axe, "gestion code", titles)
+	code, err := totp.GenerateCode(demoTOTPSecret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.do("gestion code saisi", chromedp.SendKeys(chromedp.ID("code"), code), submitWith(byText("Valider")))
+	for _, p := range []struct{ name, path string }{
+		{"tableau de bord", "/gestion/"}, {"import", "/gestion/import"}, {"familles", "/gestion/familles"},
+		{"factures", "/gestion/factures"}, {"paiements", "/gestion/paiements"}, {"paramètres", "/gestion/parametres"},
+		{"équipe", "/gestion/equipe"}, {"journal d'audit", "/gestion/journal"}, {"API", "/gestion/api"},
+	} {
+		b.do("gestion "+p.name, navigate(d.url("demo", p.path)))
+		checkPage(t, b, axe, "gestion "+p.name, titles)
+	}
+	b.do("gestion une famille", navigate(d.url("demo", "/gestion/familles")), submitWith(byText("Famille Martin")))
+	checkPage(t, b, axe, "gestion famille", titles)
+	b.do("gestion une facture", navigate(d.url("demo", "/gestion/factures")), submitWith(byText(guideInvoice)))
+	checkPage(t, b, axe, "gestion facture", titles)
+}
+
+// focused describes the element that has the keyboard focus.
+type focused struct {
+	ID      string `json:"id"`
+	Text    string `json:"text"`
+	Visible bool   `json:"visible"` // a focus indicator is drawn
+}
+
+// tabTo presses Tab until the focus is on the element whose id or text is
+// target, checking on our pages that every element reached shows where
+// the focus is.
+func tabTo(t *testing.T, b *browser, target string, ours bool) {
+	t.Helper()
+	for range 60 {
+		b.do("tab", chromedp.KeyEvent("\t"))
+		f := eval[focused](b, `(() => {
+			const e = document.activeElement, s = getComputedStyle(e);
+			return {id: e.id, text: (e.innerText || e.value || '').trim(),
+				visible: (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== 'none'};
+		})()`)
+		if ours && !f.Visible && f.ID+f.Text != "" {
+			t.Errorf("no visible focus on %q %q at %s", f.ID, f.Text, b.location())
+		}
+		if f.ID == target || f.Text == target {
+			return
+		}
+	}
+	b.shot("focus not found")
+	t.Fatalf("Tab never reached %q on %s", target, b.location())
+}
+
+// press sends a key to the focused element and waits for the page it
+// loads.
+func press(b *browser, name, key string) {
+	b.do(name, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.KeyEvent(key))(ctx, t)
+		return err
+	}))
+}
+
+// TestBrowserKeyboard logs in and pays with the keyboard alone, checking
+// that the focus is always visible on the portal's pages.
+func TestBrowserKeyboard(t *testing.T) {
+	d := startDemo(t)
+	b := openBrowser(t, "", 1280, 900)
+	b.do("page de connexion", navigate(d.url("demo", "/")))
+	activate(t, b, d, martin, "mot-de-passe-martin")
+	b.do("page de connexion", navigate(d.url("demo", "/")))
+	tabTo(t, b, "email", true)
+	b.do("adresse", chromedp.KeyEvent(martin))
+	tabTo(t, b, "password", true)
+	b.do("mot de passe", chromedp.KeyEvent("mot-de-passe-martin"))
+	tabTo(t, b, "Connexion", true)
+	press(b, "connexion", "\r")
+	b.see("connecté", "Mes factures", guideInvoice)
+	tabTo(t, b, guideInvoice, true)
+	press(b, "facture", "\r")
+	tabTo(t, b, "Payer en ligne (TIPI)", true)
+	press(b, "TIPI", "\r")
+	tabTo(t, b, "Accès à l'écran de paiement TIPI", true)
+	press(b, "écran de paiement", "\r")
+	// DGFiP's pages (the stand-in's), with the keyboard too
+	tabTo(t, b, "moyen-carte", false)
+	b.do("carte choisie", chromedp.KeyEvent(" "))
+	tabTo(t, b, "Continuer", false)
+	press(b, "continuer", "\r")
+	tabTo(t, b, "numero", false)
+	b.do("numéro", chromedp.KeyEvent(cardOK))
+	b.do("expiration", chromedp.SetValue(chromedp.ID("mois"), "12"),
+		chromedp.SetValue(chromedp.ID("annee"), strconv.Itoa(time.Now().Year()+2)))
+	tabTo(t, b, "cryptogramme", false)
+	b.do("cryptogramme", chromedp.KeyEvent("123"))
+	tabTo(t, b, "Valider", false)
+	press(b, "valider", "\r")
+	backToPortal(b)
+	b.see("payé", "Paiement accepté", guideInvoice)
 }
