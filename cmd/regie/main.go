@@ -52,6 +52,8 @@ commands:
   staff invite           invite a town hall's staff member (prints the link)
   operator create        create a platform operator (prints the link)
   dgfip-sim              the DGFiP stand-in, for tests and demos
+  backup --out DIR       dump the database (pg_dump) and copy the documents
+  restore --from DIR     restore a backup into an empty database and the store
   bench seed|load|run    benchmarks (see BENCHMARKS.md)
 
 Configuration comes from REGIE_* environment variables (see README.md).`
@@ -90,6 +92,10 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		return cmdOperator(ctx, rest, env, stdout, stderr)
 	case "dgfip-sim":
 		return cmdDGFiPSim(ctx, rest, stdout, stderr)
+	case "backup":
+		return cmdBackup(ctx, rest, env, stdout, stderr)
+	case "restore":
+		return cmdRestore(ctx, rest, env, stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, rest, env, stdout, stderr)
 	case "help", "-h", "--help":
