@@ -128,7 +128,7 @@ func (s *Server) openLink(c *gin.Context, f linkFlow, v *passwordView) (account.
 	})
 	if errors.Is(err, account.ErrTokenInvalid) {
 		v.Expired, v.Email = true, tok.Email
-		s.render(c, http.StatusGone, "link_password.html", v)
+		s.render(c, http.StatusNotFound, "link_password.html", v)
 		return tok, false
 	}
 	if err != nil {
@@ -200,7 +200,7 @@ func (s *Server) savePassword(f linkFlow) gin.HandlerFunc {
 		})
 		if errors.Is(err, account.ErrTokenInvalid) || errors.Is(err, account.ErrConflict) || errors.Is(err, account.ErrNotFound) {
 			v.Expired = true
-			s.render(c, http.StatusGone, "link_password.html", v)
+			s.render(c, http.StatusNotFound, "link_password.html", v)
 			return
 		}
 		if err != nil {

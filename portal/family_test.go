@@ -128,7 +128,7 @@ func TestFamilyFlow(t *testing.T) {
 
 	// the link served once
 	res, body = b.get(link)
-	expect(t, res, body, http.StatusGone, "")
+	expect(t, res, body, http.StatusNotFound, "")
 	if !strings.Contains(body, "Ce lien n'est plus valable") || !strings.Contains(body, `action="/activation"`) {
 		t.Fatalf("used link page should offer a new one:\n%s", body)
 	}
@@ -383,7 +383,7 @@ func TestActivationLink(t *testing.T) {
 		res, body = b.post(second, url.Values{"password": {"assez-long-1"}, "password_confirm": {"assez-long-1"}})
 		expect(t, res, body, http.StatusSeeOther, "/")
 		res, body = b.get(link)
-		expect(t, res, body, http.StatusGone, "")
+		expect(t, res, body, http.StatusNotFound, "")
 	})
 	t.Run("Expired", func(t *testing.T) {
 		a2 := uniqueAddr(t, "late")
@@ -393,14 +393,14 @@ func TestActivationLink(t *testing.T) {
 		e.srv.now = func() time.Time { return time.Now().Add(48*time.Hour + time.Minute) }
 		defer func() { e.srv.now = time.Now }()
 		res, body := b.get(late)
-		expect(t, res, body, http.StatusGone, "")
+		expect(t, res, body, http.StatusNotFound, "")
 		if !strings.Contains(body, "Ce lien n'est plus valable") || !strings.Contains(body, `value="`+a2+`"`) {
 			t.Fatalf("expired link page:\n%s", body)
 		}
 	})
 	t.Run("Garbage", func(t *testing.T) {
 		res, body := b.get("/activation/not-a-token")
-		expect(t, res, body, http.StatusGone, "")
+		expect(t, res, body, http.StatusNotFound, "")
 	})
 }
 
@@ -457,14 +457,14 @@ func TestPasswordReset(t *testing.T) {
 	login(t, fresh, addr, "nouveau-mot-de-passe", false)
 	// the reset link served once
 	res, body = fresh.get(link)
-	expect(t, res, body, http.StatusGone, "")
+	expect(t, res, body, http.StatusNotFound, "")
 	// one hour only
 	fresh.post("/mot-de-passe-oublie", url.Values{"email": {addr}})
 	link2 := e.mailedLink(t, addr, 3)
 	e.srv.now = func() time.Time { return time.Now().Add(61 * time.Minute) }
 	defer func() { e.srv.now = time.Now }()
 	res, body = fresh.get(link2)
-	expect(t, res, body, http.StatusGone, "")
+	expect(t, res, body, http.StatusNotFound, "")
 }
 
 func TestCSRF(t *testing.T) {

@@ -473,7 +473,7 @@ func (s *Server) realmLink(r realm, heading string) gin.HandlerFunc {
 		cr, err := store.openLink(ctx, c.Param("token"))
 		if errors.Is(err, errLinkInvalid) {
 			v.Expired = true
-			s.render(c, http.StatusGone, "mfa_link.html", v)
+			s.render(c, http.StatusNotFound, "mfa_link.html", v)
 			return
 		}
 		if err != nil {
@@ -505,7 +505,7 @@ func (s *Server) realmLink(r realm, heading string) gin.HandlerFunc {
 		err = store.setPassword(ctx, cr, c.Param("token"), hash)
 		if errors.Is(err, errLinkInvalid) {
 			v.Expired = true
-			s.render(c, http.StatusGone, "mfa_link.html", v)
+			s.render(c, http.StatusNotFound, "mfa_link.html", v)
 			return
 		}
 		if err != nil {

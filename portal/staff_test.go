@@ -202,6 +202,6 @@ func TestStaffInvitation(t *testing.T) {
 	res, body = b.post("/gestion/invitation/"+raw, url.Values{"password": {"agent-mot-de-passe"}, "password_confirm": {"agent-mot-de-passe"}})
 	expect(t, res, body, http.StatusSeeOther, "/gestion/connexion")
 	res, body = b.get("/gestion/invitation/" + raw)
-	expect(t, res, body, http.StatusGone, "")
+	expect(t, res, body, http.StatusNotFound, "")
 	staffLogin(t, e, tn, member{Email: addr, Password: "agent-mot-de-passe", Role: staff.Agent})
 }
