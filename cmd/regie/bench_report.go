@@ -69,7 +69,8 @@ type goBench struct {
 	Metrics map[string]float64
 }
 
-// page returns the first page result of that name and rate (0: maximum).
+// page returns the page results of that name, at fixed rates or at the
+// maximum.
 func (r benchReport) page(name string, fixed bool) []bench.Result {
 	var out []bench.Result
 	for _, p := range r.Pages {
@@ -124,7 +125,7 @@ func writeReport(dir, out string) error {
 	w("run replaces its profile's section. Every figure was measured on the machine below, with the load")
 	w("driver, PostgreSQL, Redis, S3 (versitygw) and the server **sharing the same cores**; the machine was")
 	w("also shared with other engineers' test runs (load average before each run is shown), so figures")
-	w("vary by some 10–20 % from run to run. Raw numbers: `.data/bench/<profile>.json`.")
+	w("vary by some 10–20 %% from run to run (more when the load average is high). Raw numbers: `.data/bench/<profile>.json`.")
 	for _, r := range reps {
 		writeProfile(w, r)
 	}
