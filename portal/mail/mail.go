@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	netmail "net/mail"
 	"net/url"
 	"strconv"
 	"time"
@@ -71,14 +72,17 @@ func NewSMTP(rawURL, from string) (*SMTP, error) {
 // the sender's display name and its contact as Reply-To.
 func (s *SMTP) Send(ctx context.Context, m Message) error {
 	msg := gomail.NewMsg()
-	if err := msg.FromFormat(m.FromName, s.from); err != nil {
+	// FromFormat writes the name between quotes as is: a commune named
+	// with a quote (Mairie de "Les Ormes") made every mail unsendable.
+	// net/mail quotes and encodes the name properly.
+	if err := msg.From((&netmail.Address{Name: m.FromName, Address: s.from}).String()); err != nil {
 		return fmt.Errorf("mail: from: %w", err)
 	}
 	if err := msg.To(m.To); err != nil {
 		return permanent(fmt.Errorf("mail: to %q: %w", m.To, err))
 	}
 	if m.ReplyTo != "" {
-		if err := msg.ReplyToFormat(m.FromName, m.ReplyTo); err != nil {
+		if err := msg.ReplyTo((&netmail.Address{Name: m.FromName, Address: m.ReplyTo}).String()); err != nil {
 			return fmt.Errorf("mail: reply-to: %w", err)
 		}
 	}
