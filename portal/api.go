@@ -85,7 +85,12 @@ func writeProblem(c *gin.Context, p problem) {
 // with the full error in the log only.
 func apiFail(c *gin.Context, err error) {
 	var ae *apiError
-	if !errors.As(err, &ae) {
+	if !errors.As(err, &ae) && errors.Is(err, errUnavailable) {
+		c.Header("Retry-After", "60")
+		ae = &apiError{p: apiErr(http.StatusServiceUnavailable, "indisponible",
+			"Le portail ne peut pas répondre pour le moment ; la requête n'a rien changé. Réessayez dans quelques minutes.").p, cause: err}
+	}
+	if ae == nil {
 		ae = &apiError{p: apiErr(http.StatusInternalServerError, "erreur_interne",
 			"Le service a rencontré un problème ; la requête n'a rien changé. Réessayez dans quelques instants.").p, cause: err}
 	}
@@ -112,7 +117,7 @@ func (s *Server) apiAuth(c *gin.Context) {
 	}
 	ipKey := c.ClientIP()
 	if wait, err := s.exhausted(ctx, s.limits.apiAuthFailuresByIP, ipKey); err != nil {
-		apiFail(c, err)
+		apiFail(c, errors.Join(errUnavailable, err)) // Redis does not answer
 		return
 	} else if wait > 0 {
 		s.tooManyAPI(c, wait, "Trop de clés refusées depuis cette adresse.")
@@ -143,7 +148,7 @@ func (s *Server) apiAuth(c *gin.Context) {
 		return
 	}
 	if wait, err := s.take(ctx, s.limits.apiRequestsByKey, itoa(int64(t.ID))+":"+itoa(key.ID)); err != nil {
-		apiFail(c, err)
+		apiFail(c, errors.Join(errUnavailable, err)) // Redis does not answer
 		return
 	} else if wait > 0 {
 		s.tooManyAPI(c, wait, fmt.Sprintf("Cette clé a dépassé %d requêtes par minute.", s.limits.apiRequestsByKey.rate))
