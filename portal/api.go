@@ -85,7 +85,7 @@ func writeProblem(c *gin.Context, p problem) {
 // with the full error in the log only.
 func apiFail(c *gin.Context, err error) {
 	var ae *apiError
-	if !errors.As(err, &ae) && errors.Is(err, errUnavailable) {
+	if !errors.As(err, &ae) && unavailable(err) {
 		c.Header("Retry-After", "60")
 		ae = &apiError{p: apiErr(http.StatusServiceUnavailable, "indisponible",
 			"Le portail ne peut pas répondre pour le moment ; la requête n'a rien changé. Réessayez dans quelques minutes.").p, cause: err}

@@ -168,7 +168,7 @@ func (s *Server) renderError(c *gin.Context, err error) {
 	case errors.Is(err, errCSRF):
 		status, heading, msg = http.StatusForbidden, "Page expirée",
 			"Cette page a expiré ou a été ouverte dans une autre session. Revenez en arrière, rechargez la page et recommencez."
-	case errors.Is(err, errUnavailable):
+	case unavailable(err):
 		status, heading, msg = http.StatusServiceUnavailable, "Service momentanément indisponible",
 			"Le portail ne peut pas répondre pour le moment. Vos données ne sont pas perdues : veuillez réessayer dans quelques minutes."
 		c.Header("Retry-After", "60")
