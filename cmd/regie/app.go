@@ -46,6 +46,24 @@ type app struct {
 	// handler is what the HTTP server serves: the portal, wrapped by the
 	// demo to add its mailbox.
 	handler http.Handler
+	// limits are the HTTP server's timeouts; tests shorten them.
+	limits httpLimits
+}
+
+// httpLimits bound what a slow or hostile client can hold: the time to
+// send the headers, the whole request, to take the response, and between
+// two requests on a kept-alive connection; and the size of the headers.
+type httpLimits struct {
+	readHeader, read, write, idle time.Duration
+	maxHeaderBytes                int
+}
+
+var defaultHTTPLimits = httpLimits{
+	readHeader:     10 * time.Second,
+	read:           2 * time.Minute, // the whole request, an import's upload included
+	write:          2 * time.Minute, // the whole response, the payments export included
+	idle:           2 * time.Minute,
+	maxHeaderBytes: 64 << 10,
 }
 
 // appOptions change how newApp wires the product.
@@ -99,7 +117,7 @@ func openRedis(raw string) (*redis.Client, error) {
 // to logw as JSON.
 func newApp(ctx context.Context, cfg config, logw io.Writer, opts appOptions) (_ *app, err error) {
 	log := newLogger(logw)
-	a := &app{cfg: cfg, log: log, logw: logw}
+	a := &app{cfg: cfg, log: log, logw: logw, limits: defaultHTTPLimits}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -235,13 +253,16 @@ func (a *app) serve(ctx context.Context, ln net.Listener, work bool) error {
 // flight finish (up to 20 s).
 func (a *app) serveHTTP(ctx context.Context, ln net.Listener) error {
 	go a.resolver.Listen(ctx, nil)
+	if a.limits == (httpLimits{}) {
+		a.limits = defaultHTTPLimits
+	}
 	srv := &http.Server{
 		Handler:           a.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		WriteTimeout:      2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: a.limits.readHeader,
+		ReadTimeout:       a.limits.read,
+		WriteTimeout:      a.limits.write,
+		IdleTimeout:       a.limits.idle,
+		MaxHeaderBytes:    a.limits.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
