@@ -156,8 +156,9 @@ func firstNonEmpty(ss ...string) string {
 	return ""
 }
 
-// dgfipChecks caches DGFiP's answer about a client number for a minute, so
-// that families testing the access do not flood DGFiP.
+// dgfipChecks caches DGFiP's answer about a client number for a minute (a
+// failure for 10 seconds), so that families testing the access do not
+// flood DGFiP.
 type dgfipChecks struct {
 	mu sync.Mutex
 	m  map[string]dgfipCheck
@@ -173,7 +174,9 @@ func (d *dgfipChecks) check(ctx context.Context, client *payfip.Client, numcli s
 	d.mu.Lock()
 	e, ok := d.m[numcli]
 	d.mu.Unlock()
-	if ok && time.Since(e.at) < time.Minute {
+	// an answer is kept a minute; a failure only 10 seconds, so that
+	// families are told soon that DGFiP is back
+	if ok && (time.Since(e.at) < 10*time.Second || e.err == nil && time.Since(e.at) < time.Minute) {
 		return e.info, e.err
 	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second) // a family is waiting

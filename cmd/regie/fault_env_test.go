@@ -557,7 +557,7 @@ func startFaultLoad(t *testing.T, phase string, probes ...faultProbe) *faultLoad
 				select {
 				case <-l.stop:
 					return
-				case <-time.After(20 * time.Millisecond): // light load, not a benchmark
+				case <-time.After(150 * time.Millisecond): // light load, not a benchmark
 				}
 			}
 		})
