@@ -95,6 +95,25 @@ func TestRender_Text(t *testing.T) {
 	}
 }
 
+// French text is written in Helvetica, which readers have: no font is
+// embedded; a name beyond Windows-1252 embeds the Go font, which has it.
+func TestRender_Fonts(t *testing.T) {
+	for name, want := range map[string]bool{"Famille Martin-Lefèvre": false, "Famille Yılmaz": true} {
+		inv := sample()
+		inv.Family.Name = name
+		var buf bytes.Buffer
+		if err := Render(&buf, inv); err != nil {
+			t.Fatal(err)
+		}
+		if got := bytes.Contains(buf.Bytes(), []byte("/FontFile2")); got != want {
+			t.Errorf("%s: font embedded = %v, want %v", name, got, want)
+		}
+		if text := pdfText(t, buf.Bytes()); !strings.Contains(text, name) || !strings.Contains(text, "37,50") {
+			t.Errorf("%s: PDF text lacks the name or the total:\n%s", name, text)
+		}
+	}
+}
+
 func TestRender_Logo(t *testing.T) {
 	inv := sample()
 	img := image.NewRGBA(image.Rect(0, 0, 40, 20))
