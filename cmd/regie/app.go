@@ -204,6 +204,14 @@ func (a *app) newJobs(opts appOptions) (*river.Client[*sql.Tx], error) {
 		cfg.Workers = workers
 		cfg.Middleware = []rivertype.Middleware{&jobLog{log: a.log}}
 		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}}
+		// A job left running by a killed worker waits this long before
+		// another process works it again (River's default: an hour).
+		if r := a.cfg.JobRescueAfter; r > 0 {
+			cfg.RescueStuckJobsAfter = r
+			if r < time.Minute { // River wants the jobs' timeout below it
+				cfg.JobTimeout = r / 2
+			}
+		}
 		cfg.PeriodicJobs = append(payments.PeriodicJobs(), billing.PeriodicJobs()...)
 	}
 	c, err := river.NewClient(riverdatabasesql.New(a.db.DB), cfg)

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // config is everything the commands read from the environment. Each command
@@ -25,6 +26,9 @@ type config struct {
 	TrustedProxies    []string
 	TIPIAllowedIPs    []netip.Prefix
 	MetricsToken      string
+	// JobRescueAfter is how long a job may stay running before another
+	// process takes it for one of a killed worker; 0 keeps River's hour.
+	JobRescueAfter time.Duration
 }
 
 // needs lists the variables a command requires.
@@ -162,6 +166,13 @@ func loadConfig(env func(string) string, need needs) (config, error) {
 		c.TIPIAllowedIPs = append(c.TIPIAllowedIPs, netip.MustParsePrefix(s))
 	}
 	c.MetricsToken = env("REGIE_METRICS_TOKEN")
+	if v := env("REGIE_JOB_RESCUE_AFTER"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 10*time.Second {
+			return c, fmt.Errorf("REGIE_JOB_RESCUE_AFTER must be a duration of at least 10s, such as 45m (got %q)", v)
+		}
+		c.JobRescueAfter = d
+	}
 	return c, nil
 }
 
@@ -244,5 +255,6 @@ func (c config) LogValue() slog.Value {
 		slog.Any("trusted_proxies", c.TrustedProxies),
 		slog.Any("tipi_allowed_ips", c.TIPIAllowedIPs),
 		slog.String("metrics_token", mask(c.MetricsToken)),
+		slog.Duration("job_rescue_after", c.JobRescueAfter),
 	)
 }
