@@ -4,8 +4,9 @@
 # REGIE_TEST_DATABASE_URL / REGIE_TEST_REDIS_URL, or the ones on the default
 # ports, or throwaway ones started here, installing the Debian packages when
 # root), a C compiler for the race detector, pdftotext for the PDF tests, and
-# versitygw (an S3 server, go-installed) for the S3 tests, and Chromium and
-# axe-core for the browser tests.
+# versitygw (an S3 server, go-installed) for the S3 tests, Chromium and
+# axe-core for the browser tests, and redis-server and haproxy for the
+# fault and load-balancer tests.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . deploy/local/lib.sh
@@ -47,6 +48,11 @@ if [ -z "$rd" ]; then
   fi
 fi
 echo "export REGIE_TEST_REDIS_URL='$rd'"
+
+# The fault tests start, stop and restart Redis servers of their own, and
+# the load-balancer tests run haproxy in front of several servers.
+command -v redis-server >/dev/null || apt_install redis-server
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || apt_install haproxy
 
 # S3: versitygw over a folder; a bucket is a sub-folder.
 gobin=$(go env GOPATH)/bin
