@@ -13,7 +13,7 @@ FUZZ_TARGETS = \
 	"FuzzTIPIResult ./payments/" \
 	"FuzzParseHost ./tenant/"
 
-.PHONY: demo test fuzz build vet fmt bench
+.PHONY: demo test fuzz build vet fmt bench soak
 
 ## demo: the whole product with embedded defaults, seeded, on :8080
 demo:
@@ -44,6 +44,16 @@ bench:
 	  mkdir -p .data/bench && $(GO) build -o .data/bench/regie ./cmd/regie && \
 	  REGIE_DATABASE_URL="$$REGIE_TEST_DATABASE_URL" REGIE_REDIS_URL="$${REGIE_TEST_REDIS_URL%/*}/15" \
 	  REGIE_STORAGE_URL="$$REGIE_TEST_S3_URL" .data/bench/regie bench run --profile $(PROFILE) --out BENCHMARKS.md
+
+## soak: the long versions of the fault, payment chaos and load-balancer
+## scenarios (REGIE_SOAK=1: Redis and S3 down 30 s, 1,000 chaos trials,
+## three instances behind haproxy for two minutes…); make test runs the
+## short ones. The full log goes to .data/soak.log.
+SOAK_TESTS = TestFault_|TestHAProxy_|TestPaymentChaos
+soak:
+	@env_lines=$$(deploy/local/test-env.sh) && eval "$$env_lines" && mkdir -p .data && set -o pipefail && \
+	  REGIE_SOAK=1 $(GO) test -race -count=1 -timeout 60m -v -run '^($(SOAK_TESTS))' ./payments/ ./cmd/regie/ 2>&1 | \
+	  tee .data/soak.log | grep -E '^(\s*(--- |\S+_test\.go:[0-9]+: )|ok|FAIL|PASS)'
 
 ## build: the regie binary in ./bin
 build:
