@@ -280,27 +280,47 @@ func (s *Service) Return(ctx context.Context, t tenant.Tenant, idOp string) (Att
 }
 
 // Notify handles DGFiP's notification of an operation: it carries no
-// result, so the attempt is only looked up again, at once, by a job (the
-// notifier gets its answer fast). An unknown operation gives ErrNotFound.
+// result, so the attempt is looked up at once, within notifyLookup so that
+// the notifier gets its answer quickly; when DGFiP does not answer in time
+// or the attempt is not final yet, the reconciliation job looks again. An
+// unknown operation gives ErrNotFound.
 func (s *Service) Notify(ctx context.Context, idOp string) error {
 	tid, id, err := ownerFindAttemptByIDOp(ctx, s.DB, idOp)
 	if err != nil {
 		return err
 	}
-	return tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
+	final := false
+	err = tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
 		a, err := AttemptByID(ctx, tx, tid, id)
 		if err != nil {
 			return err
 		}
-		if err := record(ctx, tx, a, "notification", map[string]string{"idop": idOp}, s.now()); err != nil {
+		final = a.Status.Final() // a duplicate, kept in the log only
+		return record(ctx, tx, a, "notification", map[string]string{"idop": idOp}, s.now())
+	})
+	if err != nil || final {
+		return err
+	}
+	lctx, cancel := context.WithTimeout(ctx, notifyLookup)
+	a, _, err := s.look(lctx, tid, id, "notification-lookup")
+	cancel()
+	if err == nil && a.Status.Final() {
+		return nil
+	}
+	if err != nil {
+		tenant.Logger(ctx, s.Log).Warn("notification: lookup failed, the reconciliation will look again", "attempt", id, "err", err)
+	}
+	return tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
+		a, err := AttemptByID(ctx, tx, tid, id)
+		if err != nil || a.Status.Final() {
 			return err
-		}
-		if a.Status.Final() {
-			return nil
 		}
 		return s.checkNow(ctx, tx, a)
 	})
 }
+
+// notifyLookup bounds the lookup a notification makes before it answers.
+const notifyLookup = 3 * time.Second
 
 // ownerFindAttemptByIDOp finds which commune an operation belongs to.
 // Owner-level on purpose: DGFiP's callbacks reach one platform host, before

@@ -173,6 +173,7 @@ func setup() (*sqlx.DB, string, error) {
 		return nil, "", err
 	}
 	db.SetMaxOpenConns(20)
+	db.SetMaxIdleConns(20) // the default, 2, would reconnect under any concurrency
 	if err := scatterIDs(db); err != nil {
 		return nil, "", err
 	}

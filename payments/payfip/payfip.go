@@ -38,10 +38,15 @@ type Client struct {
 }
 
 // New returns a client of the service at base. hc may be nil; its timeout,
-// if any, is kept, else Timeout applies.
+// if any, is kept, else Timeout applies. The default client keeps up to 64
+// idle connections to DGFiP (Go's default transport keeps 2 a host: under
+// a burst of notifications every other call would open a new TLS
+// connection).
 func New(base string, hc *http.Client) *Client {
 	if hc == nil {
-		hc = &http.Client{Timeout: Timeout}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		hc = &http.Client{Timeout: Timeout, Transport: t}
 	}
 	return &Client{base: strings.TrimSuffix(base, "/"), http: hc}
 }
