@@ -272,6 +272,7 @@ func TestIsolationMatrix(t *testing.T) {
 	if covered < 50 {
 		t.Fatalf("only %d routes walked", covered)
 	}
+	t.Logf("%d routes of the commune's host walked (the public ones apart)", covered)
 
 	// The callbacks of paiement.<base> and the console of admin.<base> are
 	// not the commune's: on a commune's host they do not exist.
