@@ -99,6 +99,7 @@ func (c *faultCluster) url() string {
 // return everything answers again, and every mail asked for before,
 // during and after is sent once.
 func TestFault_PostgresRestart(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	cl := faultPostgres(t)
 	mig := exec.Command(faultBinary(t), "migrate")

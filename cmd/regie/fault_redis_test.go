@@ -191,6 +191,7 @@ func faultStandardProbes(s *faultStack, families int) []faultProbe {
 // again, with the same sessions. make test stops Redis for 4 seconds,
 // make soak for 30.
 func TestFault_RedisOutage(t *testing.T) {
+	t.Parallel()
 	outage := 4 * time.Second
 	if faultSoak() {
 		outage = 30 * time.Second

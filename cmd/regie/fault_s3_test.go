@@ -43,6 +43,7 @@ func faultS3Server(t *testing.T, bucket string) (*faultDaemon, string) {
 // server's return each PDF is rendered and stored once, then served from
 // S3.
 func TestFault_S3Outage(t *testing.T) {
+	t.Parallel()
 	outage := 3 * time.Second
 	if faultSoak() {
 		outage = 30 * time.Second

@@ -16,6 +16,7 @@ import (
 // reset requests queue mails: the send jobs fail and retry, and once the
 // server is back every mail arrives exactly once and is recorded sent.
 func TestFault_SMTPOutage(t *testing.T) {
+	t.Parallel()
 	outage := 3 * time.Second
 	if faultSoak() {
 		outage = 12 * time.Second
@@ -90,6 +91,7 @@ func TestFault_SMTPOutage(t *testing.T) {
 // the other pages are untouched; after its return the payment settles by
 // itself and payments start again. A slow DGFiP slows payments only.
 func TestFault_DGFiPOutage(t *testing.T) {
+	t.Parallel()
 	outage, latency := 3*time.Second, 2*time.Second
 	if faultSoak() {
 		outage, latency = 30*time.Second, 8*time.Second

@@ -64,6 +64,7 @@ func (p *faultSlowSMTP) url() string { return "smtp://" + p.ln.Addr().String() +
 // duplicate an at-least-once mail queue cannot rule out; counted, and
 // allowed only for mails caught before the kill whose job was running).
 func TestFault_WorkerKilled(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	mails := 120
 	if faultSoak() {

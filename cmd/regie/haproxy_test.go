@@ -53,6 +53,7 @@ backend regie
 // turn, over two minutes). No request fails, no family has to log in
 // again, and every payment DGFiP took is recorded once.
 func TestHAProxy_ThreeInstances(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	bin, err := exec.LookPath("haproxy")
 	if err != nil {
@@ -185,7 +186,7 @@ func TestHAProxy_ThreeInstances(t *testing.T) {
 					paid.Add(1)
 					get("/paiement/retour?idop="+url.QueryEscape(idOp), "Paiement")
 				}
-				time.Sleep(50 * time.Millisecond) // a family reading the page
+				time.Sleep(100 * time.Millisecond) // a family reading the page
 			}
 		})
 	}
