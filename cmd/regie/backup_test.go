@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -188,32 +187,12 @@ func fetchAsFamily(t *testing.T, env map[string]string, slug, email, password, p
 	for k, v := range env {
 		full[k] = v
 	}
-	cfg, err := loadConfig(envOf(full), needServer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, cfg, io.Discard, appOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.serveHTTP(ctx, ln) }()
-	defer func() {
-		cancel()
-		<-done
-		a.close()
-	}()
-
+	_, addr := startApp(t, full, nil)
 	jar, _ := cookiejar.New(nil)
 	w := &webClient{t: t, host: slug + ".localhost", ip: fmt.Sprintf("10.77.%d.%d", rand.IntN(256), 1+rand.IntN(254)),
 		c: &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: tenant.DialLocalhost},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	port := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+	_, port, _ := net.SplitHostPort(addr)
 	if res, body := w.submit(port, "/", "/connexion", url.Values{"email": {email}, "password": {password}}); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("login: %d\n%s", res.StatusCode, body)
 	}

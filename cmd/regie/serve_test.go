@@ -19,12 +19,7 @@ import (
 // commune's page through its host name, and stops it as SIGTERM would.
 func TestServe_BootsAndShutsDown(t *testing.T) {
 	c := tenanttest.MustCreate(t, dbtest.DB(t), "boot", func(t *tenant.Tenant) { t.Name = "Mairie de Bootville" })
-	env := validServerEnv()
-	env["REGIE_BASE_URL"] = "http://localhost:8080"
-	env["REGIE_DATABASE_URL"] = dbtest.URL(t)
-	env["REGIE_REDIS_URL"] = dbtest.RedisURL(t)
-	env["REGIE_STORAGE_URL"] = "file://" + t.TempDir()
-	cfg, err := loadConfig(envOf(env), needServer)
+	cfg, err := loadConfig(envOf(testServerEnv(t)), needServer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,4 +58,49 @@ func TestServe_BootsAndShutsDown(t *testing.T) {
 	case <-time.After(25 * time.Second):
 		t.Fatal("server did not stop")
 	}
+}
+
+// testServerEnv is the environment of a server on the package's test
+// database and Redis, with a folder document store of the test's own.
+func testServerEnv(t *testing.T) map[string]string {
+	env := validServerEnv()
+	env["REGIE_BASE_URL"] = "http://localhost:8080"
+	env["REGIE_DATABASE_URL"] = dbtest.URL(t)
+	env["REGIE_REDIS_URL"] = dbtest.RedisURL(t)
+	env["REGIE_STORAGE_URL"] = "file://" + t.TempDir()
+	return env
+}
+
+// startApp wires the product from env, lets prepare adjust it (nil for
+// none), and serves it on a free port of 127.0.0.1 until the test ends.
+// It returns the app and the address it listens on.
+func startApp(t *testing.T, env map[string]string, prepare func(*app)) (*app, string) {
+	t.Helper()
+	cfg, err := loadConfig(envOf(env), needServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := newApp(ctx, cfg, io.Discard, appOptions{})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if prepare != nil {
+		prepare(a)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		a.close()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.serveHTTP(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		a.close()
+	})
+	return a, ln.Addr().String()
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -9,7 +8,6 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,33 +22,8 @@ import (
 // and is sent to set up TOTP.
 func TestStaffInvite(t *testing.T) {
 	c := tenanttest.MustCreate(t, dbtest.DB(t), "cli-staff")
-	env := validServerEnv()
-	env["REGIE_BASE_URL"] = "http://localhost:8080"
-	env["REGIE_DATABASE_URL"] = dbtest.URL(t)
-	env["REGIE_REDIS_URL"] = dbtest.RedisURL(t)
-	env["REGIE_STORAGE_URL"] = "file://" + t.TempDir()
-	cfg, err := loadConfig(envOf(env), needServer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a, err := newApp(ctx, cfg, io.Discard, appOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.serveHTTP(ctx, ln) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	_, addr := startApp(t, testServerEnv(t), nil)
+	_, port, _ := net.SplitHostPort(addr)
 
 	cli := map[string]string{"REGIE_DATABASE_URL": dbtest.URL(t), "REGIE_BASE_URL": "http://localhost:" + port}
 	out, _, err := runCmd(t, cli, "staff", "invite", "--tenant", c.Slug, "--email", "Maire@Cli-Staff.example.fr", "--role", "administrateur", "--name", "Le maire")

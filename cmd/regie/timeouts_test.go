@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -23,54 +22,29 @@ import (
 // while the server keeps answering others.
 func TestServe_SlowClients(t *testing.T) {
 	tn := tenanttest.MustCreate(t, dbtest.DB(t), "lent")
-	env := validServerEnv()
-	env["REGIE_BASE_URL"] = "http://localhost:8080"
-	env["REGIE_DATABASE_URL"] = dbtest.URL(t)
-	env["REGIE_REDIS_URL"] = dbtest.RedisURL(t)
-	env["REGIE_STORAGE_URL"] = "file://" + t.TempDir()
-	cfg, err := loadConfig(envOf(env), needServer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a, err := newApp(ctx, cfg, io.Discard, appOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.close()
-	a.limits = httpLimits{readHeader: 300 * time.Millisecond, read: time.Second, write: time.Second, idle: 500 * time.Millisecond,
-		maxHeaderBytes: defaultHTTPLimits.maxHeaderBytes}
 	// One route of the test's own streams a response far larger than the
 	// kernel's buffers, to a client that never reads it.
 	writeFailed := make(chan time.Duration, 1)
-	portal := a.handler
-	a.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/_test/flot" {
-			portal.ServeHTTP(w, r)
-			return
-		}
-		start := time.Now()
-		chunk := make([]byte, 1<<20)
-		for range 1024 {
-			if _, err := w.Write(chunk); err != nil {
-				writeFailed <- time.Since(start)
+	_, addr := startApp(t, testServerEnv(t), func(a *app) {
+		a.limits = httpLimits{readHeader: 300 * time.Millisecond, read: time.Second, write: time.Second, idle: 500 * time.Millisecond,
+			maxHeaderBytes: defaultHTTPLimits.maxHeaderBytes}
+		portal := a.handler
+		a.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/_test/flot" {
+				portal.ServeHTTP(w, r)
 				return
 			}
-		}
-		writeFailed <- -1
+			start := time.Now()
+			chunk := make([]byte, 1<<20)
+			for range 1024 {
+				if _, err := w.Write(chunk); err != nil {
+					writeFailed <- time.Since(start)
+					return
+				}
+			}
+			writeFailed <- -1
+		})
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.serveHTTP(ctx, ln) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	addr := ln.Addr().String()
 	dial := func(t *testing.T) net.Conn {
 		t.Helper()
 		c, err := net.Dial("tcp", addr)
