@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -186,16 +184,6 @@ func (d *faultDaemon) dumpLog() {
 	}
 	keep = keep[max(0, len(keep)-40):]
 	d.t.Logf("%s log (last %d lines other than requests):\n%s", d.name, len(keep), strings.Join(keep, "\n"))
-}
-
-// pid returns the running process's id (0 when stopped).
-func (d *faultDaemon) pid() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.cmd == nil {
-		return 0
-	}
-	return d.cmd.Process.Pid
 }
 
 // faultRedisServer starts a Redis of the test's own on a free port. It
@@ -460,24 +448,6 @@ func faultUnavailablePage(status int, body string) bool {
 	return status == http.StatusServiceUnavailable && strings.Contains(body, "Service momentanément indisponible")
 }
 
-// faultWaitDB waits until the database answers.
-func faultWaitDB(t *testing.T, db *sql.DB, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := db.PingContext(ctx)
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("database still down after %s: %v", within, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // faultEventually polls cond until it holds or within passes, and returns
 // how long it took.
 func faultEventually(t *testing.T, within time.Duration, what string, cond func() (bool, string)) time.Duration {
@@ -494,8 +464,6 @@ func faultEventually(t *testing.T, within time.Duration, what string, cond func(
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
-var errFaultStop = errors.New("stop")
 
 // faultOutcome classifies one answer during a fault scenario.
 type faultOutcome int

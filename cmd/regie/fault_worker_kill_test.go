@@ -85,7 +85,7 @@ func TestFault_WorkerKilled(t *testing.T) {
 	slow := faultStartSlowSMTP(t, box.Addr(), 150*time.Millisecond)
 	sim := faultStartSim(t, "001964")
 	secret := "fault-secret-fault-secret-fault-secret-42"
-	first := faultSeed(t, db, secret, "panne-kill", 2)
+	faultSeed(t, db, secret, "panne-kill", 2)
 	webAddr, w1Addr, w2Addr := freeLocalAddr(t), freeLocalAddr(t), freeLocalAddr(t)
 	env := append(faultServerEnv("http://localhost:"+webAddr[strings.LastIndex(webAddr, ":")+1:], dbURL, rd.redisURL(),
 		"file://"+t.TempDir(), slow.url(), sim.url(), secret), "REGIE_JOB_RESCUE_AFTER=10s")
@@ -117,8 +117,7 @@ func TestFault_WorkerKilled(t *testing.T) {
 	}
 	sentBefore := len(caught) - 2
 
-	w2 := faultRegie(t, "worker-2", w2Addr, env, "worker", "--listen", w2Addr)
-	_ = w2
+	faultRegie(t, "worker-2", w2Addr, env, "worker", "--listen", w2Addr)
 	recovered := faultEventually(t, 3*time.Minute, "every job completed after the new worker started", func() (bool, string) {
 		var open, unsent int
 		err := db.Get(&open, `SELECT count(*) FROM river_job WHERE state IN ('available', 'running', 'retryable', 'pending')
@@ -185,7 +184,6 @@ func TestFault_WorkerKilled(t *testing.T) {
 			t.Errorf("%s got no publication mail", f.email)
 		}
 	}
-	_ = first
 	t.Logf("worker killed (-9) after %d of %d mails, %d jobs running (%d mails in flight); a new worker finished everything %s after the kill "+
 		"(%s after its start); lost 0; delivered twice %d (sent, then killed before the record)",
 		sentBefore, mails, len(running), len(inFlight), time.Since(killedAt).Round(time.Second), recovered.Round(time.Second), duplicates)
