@@ -298,3 +298,13 @@ func newTestBucket(t *testing.T) string {
 	})
 	return u.String()
 }
+
+// TestMigrate_OwnerWithoutCreateRole: on a managed service the schema's
+// owner may not create roles; once the administrator has made regie_app
+// and granted it, `regie migrate` goes through.
+func TestMigrate_OwnerWithoutCreateRole(t *testing.T) {
+	dsn := ownedByNewRole(t, dbtest.NewEmptyDatabase(t))
+	if _, stderr, err := runCmd(t, map[string]string{"REGIE_DATABASE_URL": dsn}, "migrate"); err != nil {
+		t.Fatalf("migrate as an owner without CREATEROLE: %v\n%s", err, stderr)
+	}
+}

@@ -12,9 +12,15 @@
 -- +goose StatementBegin
 DO $$
 BEGIN
-    CREATE ROLE regie_app NOLOGIN;
+    -- Roles are cluster-wide: another database of this cluster, or the
+    -- platform's administrator on a managed service where the owner may not
+    -- create roles, may have made it. PostgreSQL checks the right to create
+    -- a role before whether it exists, hence the look first.
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'regie_app') THEN
+        CREATE ROLE regie_app NOLOGIN;
+    END IF;
 EXCEPTION WHEN duplicate_object THEN
-    NULL; -- roles are cluster-wide: another database of this cluster made it
+    NULL; -- made meanwhile by a concurrent migration of another database
 END
 $$;
 -- +goose StatementEnd
