@@ -18,11 +18,8 @@ type accountView struct {
 	Page
 	Email          string
 	NotifyInvoices bool
-	MinLength      int
 	Sessions       []sessionRow
-	CurrentError   string
-	PasswordError  string
-	ConfirmError   string
+	Password       passwordChange
 }
 
 type sessionRow struct {
@@ -38,7 +35,7 @@ type sessionRow struct {
 func (s *Server) accountData(c *gin.Context) (accountView, bool) {
 	ctx := c.Request.Context()
 	sess, _ := familyFrom(c)
-	v := accountView{Page: s.page(c, "Mon compte"), Email: sess.Email, MinLength: s.opts.PasswordMinLength}
+	v := accountView{Page: s.page(c, "Mon compte"), Email: sess.Email, Password: s.passwordChange("/compte/mot-de-passe", sess.Email)}
 	var acc account.Account
 	err := tenant.WithTx(ctx, s.db, sess.TenantID, func(tx *sqlx.Tx) error {
 		var err error
@@ -91,20 +88,8 @@ func (s *Server) changePassword(c *gin.Context) {
 		s.renderError(c, err)
 		return
 	}
-	if ok, err := s.hasher.Verify(ctx, c.PostForm("current_password"), acc.PasswordHash); err != nil || !ok {
-		v.CurrentError = "Le mot de passe actuel est incorrect."
-		s.render(c, http.StatusUnprocessableEntity, "account.html", v)
-		return
-	}
-	password := c.PostForm("password")
-	if err := account.CheckNewPassword(password, c.PostForm("password_confirm"), s.opts.PasswordMinLength); err != nil {
-		var pe *account.PasswordError
-		errors.As(err, &pe)
-		if pe.Field == "password" {
-			v.PasswordError = pe.Message
-		} else {
-			v.ConfirmError = pe.Message
-		}
+	password, ok := s.readPasswordChange(c, &v.Password, acc.PasswordHash)
+	if !ok {
 		s.render(c, http.StatusUnprocessableEntity, "account.html", v)
 		return
 	}

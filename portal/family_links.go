@@ -106,13 +106,11 @@ func (s *Server) requestLink(f linkFlow) gin.HandlerFunc {
 // passwordView is the data of the page a mailed link opens.
 type passwordView struct {
 	Page
-	Flow          linkFlow
-	IsReset       bool
-	Email         string
-	MinLength     int
-	PasswordError string
-	ConfirmError  string
-	Expired       bool // the link is unknown, used or expired
+	Flow     linkFlow
+	IsReset  bool
+	Email    string
+	Password newPassword
+	Expired  bool // the link is unknown, used or expired
 }
 
 // openLink returns the valid token of the URL, or renders the "link no
@@ -141,7 +139,7 @@ func (s *Server) openLink(c *gin.Context, f linkFlow, v *passwordView) (account.
 
 func (s *Server) linkPasswordPage(f linkFlow) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		v := passwordView{Page: s.page(c, f.PasswordTitle), Flow: f, IsReset: f.Purpose == account.PurposeReset, MinLength: s.opts.PasswordMinLength}
+		v := passwordView{Page: s.page(c, f.PasswordTitle), Flow: f, IsReset: f.Purpose == account.PurposeReset, Password: s.newPassword("Mon mot de passe", "Confirmer mon mot de passe")}
 		if _, ok := s.openLink(c, f, &v); ok {
 			s.render(c, http.StatusOK, "link_password.html", v)
 		}
@@ -156,20 +154,13 @@ func (s *Server) savePassword(f linkFlow) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
 		t, _ := tenant.FromContext(ctx)
-		v := passwordView{Page: s.page(c, f.PasswordTitle), Flow: f, IsReset: f.Purpose == account.PurposeReset, MinLength: s.opts.PasswordMinLength}
+		v := passwordView{Page: s.page(c, f.PasswordTitle), Flow: f, IsReset: f.Purpose == account.PurposeReset, Password: s.newPassword("Mon mot de passe", "Confirmer mon mot de passe")}
 		tok, ok := s.openLink(c, f, &v)
 		if !ok {
 			return
 		}
-		password := c.PostForm("password")
-		if err := account.CheckNewPassword(password, c.PostForm("password_confirm"), s.opts.PasswordMinLength); err != nil {
-			var pe *account.PasswordError
-			errors.As(err, &pe)
-			if pe.Field == "password" {
-				v.PasswordError = pe.Message
-			} else {
-				v.ConfirmError = pe.Message
-			}
+		password, ok := v.Password.read(c)
+		if !ok {
 			s.render(c, http.StatusUnprocessableEntity, "link_password.html", v)
 			return
 		}

@@ -12,7 +12,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/regie/regie/billing"
-	"github.com/regie/regie/portal/account"
 	"github.com/regie/regie/portal/mfa"
 	"github.com/regie/regie/portal/session"
 	"github.com/regie/regie/tenant"
@@ -454,13 +453,11 @@ var errLinkInvalid = errors.New("portal: link unknown, used or expired")
 // linkView is the data of the page an invitation or activation link opens.
 type linkView struct {
 	Page
-	Prefix        string
-	Heading       string
-	Email         string
-	MinLength     int
-	PasswordError string
-	ConfirmError  string
-	Expired       bool
+	Prefix   string
+	Heading  string
+	Email    string
+	Password newPassword
+	Expired  bool
 }
 
 // realmLink lets the person a link was mailed to choose a password, twice;
@@ -469,7 +466,7 @@ func (s *Server) realmLink(r realm, heading string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
 		store := r.store(s, c)
-		v := linkView{Page: s.page(c, heading), Prefix: r.prefix, Heading: heading, MinLength: s.opts.PasswordMinLength}
+		v := linkView{Page: s.page(c, heading), Prefix: r.prefix, Heading: heading, Password: s.newPassword("Mot de passe", "Confirmer le mot de passe")}
 		cr, err := store.openLink(ctx, c.Param("token"))
 		if errors.Is(err, errLinkInvalid) {
 			v.Expired = true
@@ -485,15 +482,8 @@ func (s *Server) realmLink(r realm, heading string) gin.HandlerFunc {
 			s.render(c, http.StatusOK, "mfa_link.html", v)
 			return
 		}
-		password := c.PostForm("password")
-		if err := account.CheckNewPassword(password, c.PostForm("password_confirm"), s.opts.PasswordMinLength); err != nil {
-			var pe *account.PasswordError
-			errors.As(err, &pe)
-			if pe.Field == "password" {
-				v.PasswordError = pe.Message
-			} else {
-				v.ConfirmError = pe.Message
-			}
+		password, ok := v.Password.read(c)
+		if !ok {
 			s.render(c, http.StatusUnprocessableEntity, "mfa_link.html", v)
 			return
 		}

@@ -1,13 +1,11 @@
 package portal
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 	"github.com/jmoiron/sqlx"
 
-	"github.com/regie/regie/portal/account"
 	"github.com/regie/regie/portal/audit"
 	"github.com/regie/regie/portal/staff"
 	"github.com/regie/regie/tenant"
@@ -16,25 +14,23 @@ import (
 // staffAccountView is the data of a staff member's own account page.
 type staffAccountView struct {
 	Page
-	Member        staff.Member
-	RoleLabel     string
-	MinLength     int
-	Recovery      int // recovery codes left
-	CurrentError  string
-	PasswordError string
-	ConfirmError  string
+	Member    staff.Member
+	RoleLabel string
+	Recovery  int // recovery codes left
+	Password  passwordChange
 }
 
 func (s *Server) staffAccountData(c *gin.Context) (staffAccountView, error) {
 	ctx := c.Request.Context()
 	sess, _ := staffFrom(c)
-	v := staffAccountView{Page: s.staffPage(c, "Mon compte", "compte"), MinLength: s.opts.PasswordMinLength}
+	v := staffAccountView{Page: s.staffPage(c, "Mon compte", "compte")}
 	err := s.inStaffTx(c, func(tx *sqlx.Tx) error {
 		var err error
 		v.Member, err = staff.ByID(ctx, tx, sess.TenantID, sess.AccountID)
 		return err
 	})
 	v.RoleLabel, v.Recovery = v.Member.Role.Label(), len(v.Member.RecoveryCodes)
+	v.Password = s.passwordChange("/gestion/compte/mot-de-passe", v.Member.Email)
 	return v, err
 }
 
@@ -58,20 +54,8 @@ func (s *Server) staffChangePassword(c *gin.Context) {
 		s.renderError(c, err)
 		return
 	}
-	if ok, err := s.hasher.Verify(ctx, c.PostForm("current_password"), v.Member.PasswordHash); err != nil || !ok {
-		v.CurrentError = "Le mot de passe actuel est incorrect."
-		s.render(c, http.StatusUnprocessableEntity, "staff_account.html", v)
-		return
-	}
-	password := c.PostForm("password")
-	if err := account.CheckNewPassword(password, c.PostForm("password_confirm"), s.opts.PasswordMinLength); err != nil {
-		var pe *account.PasswordError
-		errors.As(err, &pe)
-		if pe.Field == "password" {
-			v.PasswordError = pe.Message
-		} else {
-			v.ConfirmError = pe.Message
-		}
+	password, ok := s.readPasswordChange(c, &v.Password, v.Member.PasswordHash)
+	if !ok {
 		s.render(c, http.StatusUnprocessableEntity, "staff_account.html", v)
 		return
 	}
