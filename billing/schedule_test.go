@@ -6,11 +6,9 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/regie/regie/billing"
+	"github.com/regie/regie/billing/billingtest"
 	"github.com/regie/regie/tenant"
 )
 
@@ -44,7 +42,7 @@ func TestPublishDueWorker(t *testing.T) {
 
 	work := func(now time.Time) {
 		t.Helper()
-		workPublishDue(t, f.db, now)
+		billingtest.WorkPublishDue(t, f.db, now)
 	}
 	status := func(fx fixture, batch int64) billing.Batch {
 		t.Helper()
@@ -116,49 +114,4 @@ func TestPublishDueWorker(t *testing.T) {
 			t.Errorf("ScheduleBatch(other commune's batch) = %v, want ErrNotFound", err)
 		}
 	})
-}
-
-// workPublishDue runs PublishDueWorker once, with its clock at now, the
-// way River runs it (River puts its client on the context): through a
-// client of its own that works only a queue of its own, so it takes no
-// other job of the database.
-func workPublishDue(t *testing.T, db *sqlx.DB, now time.Time) {
-	t.Helper()
-	ctx := context.Background()
-	const queue = "test_publish_due"
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &billing.PublishDueWorker{DB: db, Now: func() time.Time { return now }})
-	c, err := river.NewClient(riverdatabasesql.New(db.DB), &river.Config{
-		Workers: workers, Queues: map[string]river.QueueConfig{queue: {MaxWorkers: 1}},
-		PollOnly: true, FetchCooldown: 10 * time.Millisecond, FetchPollInterval: 20 * time.Millisecond,
-		SkipUnknownJobCheck: true, // the publication's mail job is portal's
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop(ctx) //nolint:errcheck // the job's outcome is checked below
-	res, err := c.Insert(ctx, billing.PublishDueArgs{}, &river.InsertOpts{Queue: queue, MaxAttempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		job, err := c.JobGet(ctx, res.Job.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch job.State {
-		case rivertype.JobStateCompleted:
-			return
-		case rivertype.JobStateDiscarded, rivertype.JobStateCancelled:
-			t.Fatalf("publish due at %v: %s %v", now, job.State, job.Errors)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("publish due at %v: still %s", now, job.State)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

@@ -14,11 +14,9 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/regie/regie/billing"
+	"github.com/regie/regie/billing/billingtest"
 	"github.com/regie/regie/migrations/dbtest"
 	"github.com/regie/regie/payments"
 	"github.com/regie/regie/portal/staff"
@@ -454,7 +452,7 @@ func TestImportPage(t *testing.T) {
 		if got := importLoadBatch(t, a, b); got.Status != billing.BatchImported || got.PublishAt == nil || !got.PublishAt.Equal(at) {
 			t.Fatalf("batch %+v, want imported, to publish at %v", got, at)
 		}
-		work := func(now time.Time) { workPublishDue(t, now) }
+		work := func(now time.Time) { billingtest.WorkPublishDue(t, dbtest.DB(t), now) }
 		work(at.Add(-time.Minute))
 		if got := importLoadBatch(t, a, b); got.Status != billing.BatchImported {
 			t.Fatalf("batch %s a minute before its time", got.Status)
@@ -559,53 +557,6 @@ func TestImportPage(t *testing.T) {
 			t.Fatalf("commune B changed commune A's batch: %s", b.Status)
 		}
 	})
-}
-
-// workPublishDue runs billing's PublishDueWorker once with its clock at
-// now, the way River runs it: through a River client of its own that works
-// only a queue of its own (the shared environment's client, which does not
-// register billing's workers, keeps every other job, and sends the
-// publication's mails).
-func workPublishDue(t *testing.T, now time.Time) {
-	t.Helper()
-	ctx := context.Background()
-	db := dbtest.DB(t)
-	const queue = "test_publish_due"
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &billing.PublishDueWorker{DB: db, Now: func() time.Time { return now }})
-	c, err := river.NewClient(riverdatabasesql.New(db.DB), &river.Config{
-		Workers: workers, Queues: map[string]river.QueueConfig{queue: {MaxWorkers: 1}},
-		PollOnly: true, FetchCooldown: 10 * time.Millisecond, FetchPollInterval: 20 * time.Millisecond,
-		SkipUnknownJobCheck: true, // the publication's mail job is the shared client's
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop(ctx) //nolint:errcheck // the job's outcome is checked below
-	res, err := c.Insert(ctx, billing.PublishDueArgs{}, &river.InsertOpts{Queue: queue, MaxAttempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		job, err := c.JobGet(ctx, res.Job.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch job.State {
-		case rivertype.JobStateCompleted:
-			return
-		case rivertype.JobStateDiscarded, rivertype.JobStateCancelled:
-			t.Fatalf("publish due at %v: %s %v", now, job.State, job.Errors)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("publish due at %v: still %s", now, job.State)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestImportProgress(t *testing.T) {
