@@ -222,13 +222,22 @@ func (s *Server) saveSettings(c *gin.Context) {
 		return audit.Record(ctx, tx, sess.TenantID, actor(c), audit.Entry{Action: "tenant.settings", TargetType: "tenant",
 			TargetID: itoa(int64(sess.TenantID)), Before: before.Settings(), After: after.Settings()})
 	})
+	s.settingsSaved(c, err, changed, func(v *settingsView, msgs fieldMessages) { v.Commune, v.CommuneErrs = in, msgs },
+		"Aucune modification : les informations de la commune étaient déjà celles-ci.",
+		"Les informations de la commune sont enregistrées.", "/gestion/parametres")
+}
+
+// settingsSaved answers a settings form: the page again with the fields'
+// messages (keep puts back what was typed), or, saved, the news to every
+// instance when changed and a flash saying whether anything changed.
+func (s *Server) settingsSaved(c *gin.Context, err error, changed bool, keep func(*settingsView, fieldMessages), same, saved, to string) {
 	if msgs, ok := collectFieldMessages(err); ok {
 		v, err := s.settingsData(c)
 		if err != nil {
 			s.renderError(c, err)
 			return
 		}
-		v.Commune, v.CommuneErrs = in, msgs
+		keep(&v, msgs)
 		s.renderSettings(c, http.StatusUnprocessableEntity, v)
 		return
 	}
@@ -236,13 +245,14 @@ func (s *Server) saveSettings(c *gin.Context) {
 		s.renderError(c, err)
 		return
 	}
-	msg := "Aucune modification : les informations de la commune étaient déjà celles-ci."
+	msg := same
 	if changed {
-		s.tenantChanged(ctx, sess.TenantID)
-		msg = "Les informations de la commune sont enregistrées."
+		sess, _ := staffFrom(c)
+		s.tenantChanged(c.Request.Context(), sess.TenantID)
+		msg = saved
 	}
 	s.setFlash(c, flash{Msg: msg})
-	c.Redirect(http.StatusSeeOther, "/gestion/parametres")
+	c.Redirect(http.StatusSeeOther, to)
 }
 
 // savePaymentSettings saves the default numcli, the protocol and the mode;
@@ -266,27 +276,9 @@ func (s *Server) savePaymentSettings(c *gin.Context) {
 		return audit.Record(ctx, tx, sess.TenantID, actor(c), audit.Entry{Action: "tenant.payment_settings", TargetType: "tenant",
 			TargetID: itoa(int64(sess.TenantID)), Before: before.PaymentSettings(), After: after.PaymentSettings()})
 	})
-	if msgs, ok := collectFieldMessages(err); ok {
-		v, err := s.settingsData(c)
-		if err != nil {
-			s.renderError(c, err)
-			return
-		}
-		v.Payment, v.PaymentErrs = in, msgs
-		s.renderSettings(c, http.StatusUnprocessableEntity, v)
-		return
-	}
-	if err != nil {
-		s.renderError(c, err)
-		return
-	}
-	msg := "Aucune modification du paiement en ligne."
-	if changed {
-		s.tenantChanged(ctx, sess.TenantID)
-		msg = "Les réglages du paiement en ligne sont enregistrés."
-	}
-	s.setFlash(c, flash{Msg: msg})
-	c.Redirect(http.StatusSeeOther, "/gestion/parametres#paiement")
+	s.settingsSaved(c, err, changed, func(v *settingsView, msgs fieldMessages) { v.Payment, v.PaymentErrs = in, msgs },
+		"Aucune modification du paiement en ligne.",
+		"Les réglages du paiement en ligne sont enregistrés.", "/gestion/parametres#paiement")
 }
 
 func paymentInput(c *gin.Context) tenant.PaymentSettings {
