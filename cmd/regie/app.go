@@ -261,9 +261,6 @@ func (a *app) serve(ctx context.Context, ln net.Listener, work bool) error {
 // flight finish (up to 20 s).
 func (a *app) serveHTTP(ctx context.Context, ln net.Listener) error {
 	go a.resolver.Listen(ctx, nil)
-	if a.limits == (httpLimits{}) {
-		a.limits = defaultHTTPLimits
-	}
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: a.limits.readHeader,
