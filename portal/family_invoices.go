@@ -192,13 +192,18 @@ func (s *Server) invoicePDF(c *gin.Context) {
 		s.renderError(c, err)
 		return
 	}
-	rc, info, err := s.docs.Get(ctx, key)
+	s.sendInvoicePDF(c, key, ref)
+}
+
+// sendInvoicePDF streams the stored PDF of an invoice to the browser.
+func (s *Server) sendInvoicePDF(c *gin.Context, key, reference string) {
+	rc, info, err := s.docs.Get(c.Request.Context(), key)
 	if err != nil {
 		s.renderError(c, fmt.Errorf("invoice PDF %s: %w", key, err))
 		return
 	}
 	defer rc.Close()
-	c.Header("Content-Disposition", fmt.Sprintf(`inline; filename="facture-%s.pdf"`, ref))
+	c.Header("Content-Disposition", fmt.Sprintf(`inline; filename="facture-%s.pdf"`, reference))
 	c.Header("Cache-Control", "private, no-store")
 	c.DataFromReader(http.StatusOK, info.Size, "application/pdf", rc, nil)
 }

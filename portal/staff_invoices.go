@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -332,13 +331,5 @@ func (s *Server) staffInvoicePDF(c *gin.Context) {
 		s.renderError(c, err)
 		return
 	}
-	rc, info, err := s.docs.Get(ctx, key)
-	if err != nil {
-		s.renderError(c, fmt.Errorf("invoice PDF %s: %w", key, err))
-		return
-	}
-	defer rc.Close()
-	c.Header("Content-Disposition", fmt.Sprintf(`inline; filename="facture-%s.pdf"`, ref))
-	c.Header("Cache-Control", "private, no-store")
-	c.DataFromReader(http.StatusOK, info.Size, "application/pdf", rc, nil)
+	s.sendInvoicePDF(c, key, ref)
 }
