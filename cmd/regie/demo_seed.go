@@ -134,15 +134,7 @@ const (
 // seedOperator makes the demo's platform operator, active, with the
 // demo's TOTP secret.
 func seedOperator(ctx context.Context, a *app) error {
-	hash, err := account.NewHasher().Hash(ctx, demoOperatorPassword)
-	if err != nil {
-		return err
-	}
-	sealer, err := mfa.NewSealer([]byte(a.cfg.Secret))
-	if err != nil {
-		return err
-	}
-	sealed, err := sealer.Seal(demoTOTPSecret)
+	hash, sealed, err := demoCredentials(ctx, a, demoOperatorPassword)
 	if err != nil {
 		return err
 	}
@@ -157,18 +149,24 @@ func seedOperator(ctx context.Context, a *app) error {
 	return err
 }
 
-// seedAdmin makes an active staff administrator with the demo's password
-// and TOTP secret.
-func seedAdmin(ctx context.Context, a *app, t tenant.Tenant, email string) error {
-	hash, err := account.NewHasher().Hash(ctx, demoAdminPassword)
-	if err != nil {
-		return err
+// demoCredentials are the hash of a demo password and the demo's TOTP
+// secret sealed with the platform's secret.
+func demoCredentials(ctx context.Context, a *app, password string) (hash, sealedTOTP string, err error) {
+	if hash, err = account.NewHasher().Hash(ctx, password); err != nil {
+		return "", "", err
 	}
 	sealer, err := mfa.NewSealer([]byte(a.cfg.Secret))
 	if err != nil {
-		return err
+		return "", "", err
 	}
-	sealed, err := sealer.Seal(demoTOTPSecret)
+	sealedTOTP, err = sealer.Seal(demoTOTPSecret)
+	return hash, sealedTOTP, err
+}
+
+// seedAdmin makes an active staff administrator with the demo's password
+// and TOTP secret.
+func seedAdmin(ctx context.Context, a *app, t tenant.Tenant, email string) error {
+	hash, sealed, err := demoCredentials(ctx, a, demoAdminPassword)
 	if err != nil {
 		return err
 	}
