@@ -149,6 +149,7 @@ func (w *importRunWorker) Work(ctx context.Context, job *river.Job[ImportRunArgs
 	jobs := river.ClientFromContext[*sql.Tx](ctx)
 	var rep billing.UploadReport
 	var batchID int64
+	began := time.Now()
 	err = tenant.WithTx(ctx, w.d.DB, up.TenantID, func(tx *sqlx.Tx) error {
 		res, err := importCSV(ctx, tx, up, f, w.d.importProgress(ctx, up))
 		rep.Import = &res
@@ -177,6 +178,11 @@ func (w *importRunWorker) Work(ctx context.Context, job *river.Job[ImportRunArgs
 	switch {
 	case err == nil:
 		w.d.importForget(ctx, up)
+		if rep.Import.NewInvoices+rep.Import.ReplacedInvoices >= billing.AnalyzeAfter {
+			if err := billing.RefreshStats(ctx, w.d.DB, began); err != nil {
+				tenant.Logger(ctx, w.d.Log).Warn("statistics not refreshed after a large import", "commune", up.TenantID, "upload", up.ID, "err", err)
+			}
+		}
 		return nil
 	case errors.Is(err, billing.ErrUploadState):
 		return nil // another run finished it

@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -54,12 +55,30 @@ func (w *publishedWorker) Work(ctx context.Context, job *river.Job[billing.Invoi
 	if t.Suspended() {
 		return river.JobSnooze(time.Hour) // mail once the portal the links lead to is open
 	}
+	var batch billing.Batch
+	if err := tenant.WithTx(ctx, w.d.DB, t.ID, func(tx *sqlx.Tx) error {
+		batch, err = billing.BatchByID(ctx, tx, t.ID, a.BatchID)
+		return err
+	}); errors.Is(err, billing.ErrNotFound) {
+		return river.JobCancel(err)
+	} else if err != nil {
+		return err
+	}
+	if batch.Invoices >= billing.AnalyzeAfter && batch.PublishedAt != nil {
+		if err := billing.RefreshStats(ctx, w.d.DB, *batch.PublishedAt); err != nil {
+			return err
+		}
+	}
 	jobs := river.ClientFromContext[*sql.Tx](ctx)
+	// The addresses are walked in order, each page of them once: the
+	// batch's invoices are found from the address's family, not the
+	// addresses from the whole batch again for every page.
 	const sel = `
 	WITH emails AS (
 		SELECT DISTINCT e.email
-		FROM invoices i JOIN family_emails e ON e.tenant_id = i.tenant_id AND e.family_id = i.family_id
-		WHERE i.tenant_id = $1 AND i.batch_id = $2 AND i.status = 'published' AND e.email > $3
+		FROM family_emails e
+		WHERE e.tenant_id = $1 AND e.email > $3 AND EXISTS (SELECT 1 FROM invoices i
+			WHERE i.tenant_id = e.tenant_id AND i.family_id = e.family_id AND i.batch_id = $2 AND i.status = 'published')
 		ORDER BY e.email LIMIT $4)
 	SELECT em.email, a.id AS account_id, a.notify_invoices, (a.disabled_at IS NOT NULL) AS disabled,
 		i.id, i.reference, i.period, i.total_cents, i.due_date, f.name AS family_name, s.label AS series_label
@@ -70,41 +89,63 @@ func (w *publishedWorker) Work(ctx context.Context, job *river.Job[billing.Invoi
 	JOIN series s ON s.tenant_id = $1 AND s.id = i.series_id
 	LEFT JOIN family_accounts a ON a.tenant_id = $1 AND a.email = em.email
 	ORDER BY em.email, f.name, i.period, i.id`
-	last := ""
+	began := time.Now()
+	last := a.After
 	for {
 		var rows []publishedRow
+		more := false
 		err := tenant.WithTx(ctx, w.d.DB, t.ID, func(tx *sqlx.Tx) error {
 			if err := tx.SelectContext(ctx, &rows, sel, t.ID, a.BatchID, last, recipientsPerTx); err != nil {
 				return err
 			}
+			var ms []mail.Mail
 			for start := 0; start < len(rows); {
 				end := start
 				for end < len(rows) && rows[end].Email == rows[start].Email {
 					end++
 				}
-				if err := w.mailOne(ctx, tx, jobs, t, a.BatchID, rows[start:end]); err != nil {
+				m, ok, err := w.mailOf(t, a.BatchID, rows[start:end])
+				if err != nil {
 					return err
+				}
+				if ok {
+					ms = append(ms, m)
 				}
 				start = end
 			}
+			if _, err := mail.QueueBulk(ctx, tx, jobs, t.ID, ms); err != nil {
+				return err
+			}
+			// A large publication goes on in a new job after a while,
+			// from the next address: every run stays well within the
+			// jobs' timeout, and what is queued is committed as it goes.
+			if len(rows) > 0 && time.Since(began) > publishedRunFor {
+				next := a
+				next.After = rows[len(rows)-1].Email
+				more = true
+				_, err := jobs.InsertTx(ctx, tx.Tx, next, nil)
+				return err
+			}
 			return nil
 		})
-		if err != nil {
+		if err != nil || len(rows) == 0 || more {
 			return err
-		}
-		if len(rows) == 0 {
-			return nil
 		}
 		last = rows[len(rows)-1].Email
 	}
 }
 
-// mailOne queues the mail of one address, if it gets one.
-func (w *publishedWorker) mailOne(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], t tenant.Tenant, batch int64, rows []publishedRow) error {
+// publishedRunFor is how long one run of the publication job queues mails
+// before it hands over to the next one (River's default job timeout is a
+// minute).
+const publishedRunFor = 20 * time.Second
+
+// mailOf is the mail of one address, if it gets one.
+func (w *publishedWorker) mailOf(t tenant.Tenant, batch int64, rows []publishedRow) (mail.Mail, bool, error) {
 	r0 := rows[0]
 	hasAccount := r0.AccountID.Valid
 	if hasAccount && (r0.Disabled || !r0.Notify.Bool) {
-		return nil
+		return mail.Mail{}, false, nil
 	}
 	items := make([]mail.InvoiceItem, len(rows))
 	periods := map[string]bool{}
@@ -127,14 +168,13 @@ func (w *publishedWorker) mailOne(ctx context.Context, tx *sqlx.Tx, jobs *river.
 	}
 	rendered, err := mail.Render(kind, data)
 	if err != nil {
-		return err
+		return mail.Mail{}, false, err
 	}
 	key := fmt.Sprintf("publish:%d:%s", batch, r0.Email)
-	_, _, err = mail.Queue(ctx, tx, jobs, t.ID, mail.Mail{
+	return mail.Mail{
 		Kind: kind, To: r0.Email, FromName: t.Name, ReplyTo: t.ContactEmail,
 		Subject: rendered.Subject, Text: rendered.Text, HTML: rendered.HTML, DedupKey: &key,
-	})
-	return err
+	}, true, nil
 }
 
 // publicationSubject names the mail after the invoiced period: "Votre

@@ -203,7 +203,11 @@ func (a *app) newJobs(opts appOptions) (*river.Client[*sql.Tx], error) {
 		}
 		cfg.Workers = workers
 		cfg.Middleware = []rivertype.Middleware{&jobLog{log: a.log}}
-		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}}
+		// River fetches at most once per FetchCooldown (100 ms by default)
+		// up to the free workers: 20 workers and the default capped a
+		// publication's mails at 200 a second, with the cores half idle.
+		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 50}}
+		cfg.FetchCooldown = 10 * time.Millisecond
 		// A job left running by a killed worker waits this long before
 		// another process works it again (River's default: an hour).
 		if r := a.cfg.JobRescueAfter; r > 0 {

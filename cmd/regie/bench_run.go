@@ -36,7 +36,8 @@ func cmdBenchRun(ctx context.Context, args []string, env func(string) string, st
 	dur := fs.Duration("duration", 15*time.Second, "length of each load step")
 	users := fs.Int("users", 400, "families logged in")
 	workers := fs.Int("workers", 16, "concurrent clients at the maximum rate")
-	goTests := fs.Bool("go-tests", true, "also run the Go benchmarks (import, settlement, PDF) with `go test`")
+	goTests := fs.Bool("go-tests", true, "also run the Go benchmarks (import, settlement) with `go test`")
+	only := fs.String("only", "", "run only these steps, comma-separated ("+strings.Join(benchSteps, ",")+"); the report is not rewritten")
 	if err := parseFlags(fs, args, 0, ""); err != nil {
 		return err
 	}
@@ -55,16 +56,39 @@ func cmdBenchRun(ctx context.Context, args []string, env func(string) string, st
 		log: func(f string, a ...any) { fmt.Fprintf(stderr, "bench: "+f+"\n", a...) }}
 	b.r.Profile = p.Name
 	b.r.Started = time.Now().UTC()
-	steps := []func() error{b.machine, b.seed, b.web, b.ceilings, b.pdfRender}
-	if *goTests {
-		steps = append(steps, b.goBenchmarks)
+	steps := map[string]func() error{"machine": b.machine, "seed": b.seed, "web": b.web, "ceilings": b.ceilings,
+		"pdf": b.pdfRender, "publish": b.publish, "go": b.goBenchmarks}
+	want := map[string]bool{}
+	for _, s := range benchSteps {
+		want[s] = s != "go" || *goTests
 	}
-	for _, step := range steps {
-		if err := step(); err != nil {
-			return fmt.Errorf("bench run: %w", err)
+	if *only != "" {
+		clear(want)
+		for _, s := range strings.Split(*only, ",") {
+			if steps[s] == nil {
+				return usageError(fmt.Sprintf("bench run: unknown step %q (%s)", s, strings.Join(benchSteps, ",")))
+			}
+			want[s] = true
+		}
+		want["machine"], want["seed"] = true, true // every step needs them
+	}
+	for _, name := range benchSteps {
+		if !want[name] {
+			continue
+		}
+		if err := steps[name](); err != nil {
+			return fmt.Errorf("bench run: %s: %w", name, err)
 		}
 	}
 	b.r.Finished = time.Now().UTC()
+	if *only != "" {
+		data, err := json.MarshalIndent(b.r, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(append(data, '\n'))
+		return err
+	}
 	if err := b.save(); err != nil {
 		return err
 	}
@@ -74,6 +98,10 @@ func cmdBenchRun(ctx context.Context, args []string, env func(string) string, st
 	fmt.Fprintf(stdout, "wrote %s\n", *out)
 	return nil
 }
+
+// benchSteps are the steps of `regie bench run`, in order. ceilings serves
+// the page web fetched.
+var benchSteps = []string{"machine", "seed", "web", "ceilings", "pdf", "publish", "go"}
 
 // benchRun is one run of `regie bench run`.
 type benchRun struct {
@@ -131,16 +159,17 @@ func (b *benchRun) seed() error {
 	return db.GetContext(b.ctx, &b.r.Machine.DBSizeMB, `SELECT pg_database_size(current_database()) / 1048576`)
 }
 
-// server is a `regie serve --web-only` process under test.
+// server is a `regie` process under test.
 type server struct {
 	cmd  *exec.Cmd
 	addr string
 	log  *os.File
 }
 
-// startServer starts the web server on a free port and waits until
+// startProcess starts `regie <args>` (serve --web-only, or worker) with
+// REGIE_LISTEN on a free port and mails to smtpURL, and waits until its
 // /readyz answers; it returns the time that took.
-func (b *benchRun) startServer(name string, extra ...string) (*server, time.Duration, error) {
+func (b *benchRun) startProcess(name string, args []string, smtpURL string) (*server, time.Duration, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, 0, err
@@ -155,11 +184,11 @@ func (b *benchRun) startServer(name string, extra ...string) (*server, time.Dura
 	}
 	secret := make([]byte, 24)
 	rand.Read(secret)
-	cmd := exec.Command(exe, append([]string{"serve", "--web-only"}, extra...)...)
+	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(),
 		"REGIE_BASE_URL="+baseURL(addr).String(), "REGIE_LISTEN="+addr, "REGIE_DATABASE_URL="+b.dbURL,
 		"REGIE_REDIS_URL="+b.cfg.RedisURL, "REGIE_STORAGE_URL="+b.cfg.StorageURL, "REGIE_SECRET="+hex.EncodeToString(secret),
-		"REGIE_SMTP_URL=smtp://127.0.0.1:1?tls=none")
+		"REGIE_SMTP_URL="+smtpURL)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	began := time.Now()
 	if err := cmd.Start(); err != nil {

@@ -161,8 +161,14 @@ func cmdImport(ctx context.Context, args []string, env func(string) string, stdo
 			defer bar.Finish()                        //nolint:errcheck
 		}
 	}
+	began := time.Now()
 	res, published, err := importFile(ctx, db, jobs, t, f, filepath.Base(fs.Arg(0)), importOptions{dryRun: *dry, publish: *publish, progress: progress})
 	printImport(stdout, res)
+	if err == nil && res.NewInvoices+res.ReplacedInvoices >= billing.AnalyzeAfter {
+		if err := billing.RefreshStats(ctx, db, began); err != nil {
+			fmt.Fprintf(stderr, "attention : %v (les pages de la commune peuvent être lentes jusqu'à la prochaine analyse automatique)\n", err)
+		}
+	}
 	switch {
 	case errors.Is(err, billing.ErrInvalidImport), errors.Is(err, billing.ErrBadFile):
 		for _, e := range res.Errors {

@@ -54,21 +54,63 @@ const columns = `tenant_id, id, kind, to_addr, from_name, reply_to, subject, tex
 // dedup key already stored is skipped (queued is false): producers that may
 // run twice pass one.
 func Queue(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], tid tenant.ID, m Mail) (id int64, queued bool, err error) {
+	ids, err := queue(ctx, tx, jobs, tid, []Mail{m}, priorityNow)
+	if err != nil || len(ids) == 0 {
+		return 0, false, err
+	}
+	return ids[0], true, nil
+}
+
+// QueueBulk stores mails sent in bulk (a publication's) and inserts their
+// send jobs, in one statement each, in tx. Their jobs come after those of
+// the mails a family waits for (activation and reset links, receipts), so
+// that a link asked for during a large publication is not queued behind
+// its mails. Mails whose dedup key is already stored are skipped; it
+// returns the ids of those queued.
+func QueueBulk(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], tid tenant.ID, ms []Mail) ([]int64, error) {
+	return queue(ctx, tx, jobs, tid, ms, priorityBulk)
+}
+
+// River's job priorities: 1 is worked first.
+const (
+	priorityNow  = 1
+	priorityBulk = 2
+)
+
+func queue(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], tid tenant.ID, ms []Mail, priority int) ([]int64, error) {
+	if len(ms) == 0 {
+		return nil, nil
+	}
+	var kinds, tos, fromNames, replyTos, subjects, texts, htmls pq.StringArray
+	dedup := make([]sql.NullString, len(ms))
+	for i, m := range ms {
+		kinds, tos, fromNames = append(kinds, m.Kind), append(tos, m.To), append(fromNames, m.FromName)
+		replyTos, subjects, texts, htmls = append(replyTos, m.ReplyTo), append(subjects, m.Subject), append(texts, m.Text), append(htmls, m.HTML)
+		if m.DedupKey != nil {
+			dedup[i] = sql.NullString{String: *m.DedupKey, Valid: true}
+		}
+	}
 	const ins = `INSERT INTO mails (tenant_id, kind, to_addr, from_name, reply_to, subject, text_body, html_body, dedup_key)
-		VALUES ($1, $2, lower($3), $4, $5, $6, $7, $8, $9)
+		SELECT $1, kind, lower(to_addr), from_name, reply_to, subject, text_body, html_body, dedup_key
+		FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+			AS u(kind, to_addr, from_name, reply_to, subject, text_body, html_body, dedup_key)
 		ON CONFLICT (tenant_id, dedup_key) DO NOTHING
 		RETURNING id`
-	err = tx.GetContext(ctx, &id, ins, tid, m.Kind, m.To, m.FromName, m.ReplyTo, m.Subject, m.Text, m.HTML, m.DedupKey)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
+	var ids []int64
+	if err := tx.SelectContext(ctx, &ids, ins, tid, kinds, tos, fromNames, replyTos, subjects, texts, htmls, pq.Array(dedup)); err != nil {
+		return nil, fmt.Errorf("mail: queue: %w", err)
 	}
-	if err != nil {
-		return 0, false, fmt.Errorf("mail: queue: %w", err)
+	if len(ids) == 0 {
+		return nil, nil
 	}
-	if _, err := jobs.InsertTx(ctx, tx.Tx, SendArgs{TenantID: tid, MailID: id}, nil); err != nil {
-		return 0, false, fmt.Errorf("mail: queue job: %w", err)
+	params := make([]river.InsertManyParams, len(ids))
+	for i, id := range ids {
+		params[i] = river.InsertManyParams{Args: SendArgs{TenantID: tid, MailID: id}, InsertOpts: &river.InsertOpts{Priority: priority}}
 	}
-	return id, true, nil
+	if _, err := jobs.InsertManyTx(ctx, tx.Tx, params); err != nil {
+		return nil, fmt.Errorf("mail: queue jobs: %w", err)
+	}
+	return ids, nil
 }
 
 // Get returns a mail.

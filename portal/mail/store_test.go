@@ -140,6 +140,56 @@ func TestQueue(t *testing.T) {
 	})
 }
 
+// TestQueueBulk: a publication's mails are stored in one go, skip those
+// already stored, and their jobs come after a family's link mails.
+func TestQueueBulk(t *testing.T) {
+	ctx := context.Background()
+	h := sharedHarness(t)
+	c := tenanttest.MustCreate(t, h.db, "queue-bulk")
+	key := func(k string) *string { return &k }
+	first, second, third := sample("Bulk.Un@Exemple.fr"), sample("bulk.deux@exemple.fr"), sample("bulk.trois@exemple.fr")
+	first.DedupKey, second.DedupKey = key("bulk:1"), key("bulk:2") // the third has none
+	var ids []int64
+	inTx(t, h.db, c.ID, func(tx *sqlx.Tx) error {
+		var err error
+		ids, err = mail.QueueBulk(ctx, tx, h.jobs, c.ID, []mail.Mail{first, second, third})
+		return err
+	})
+	if len(ids) != 3 {
+		t.Fatalf("QueueBulk queued %d mails, want 3", len(ids))
+	}
+	if m := mustGet(t, h.db, c.ID, ids[0]); m.To != "bulk.un@exemple.fr" || m.DedupKey == nil || *m.DedupKey != "bulk:1" || m.Subject != first.Subject {
+		t.Errorf("first mail stored as %+v", m)
+	}
+	if m := mustGet(t, h.db, c.ID, ids[2]); m.DedupKey != nil {
+		t.Errorf("third mail has the dedup key %q, want none", *m.DedupKey)
+	}
+	// again with the second and a new one: only the new one is queued
+	fourth := sample("bulk.quatre@exemple.fr")
+	fourth.DedupKey = key("bulk:4")
+	var again []int64
+	inTx(t, h.db, c.ID, func(tx *sqlx.Tx) error {
+		var err error
+		again, err = mail.QueueBulk(ctx, tx, h.jobs, c.ID, []mail.Mail{second, fourth})
+		return err
+	})
+	if len(again) != 1 || mustGet(t, h.db, c.ID, again[0]).To != "bulk.quatre@exemple.fr" {
+		t.Fatalf("second QueueBulk queued %v, want only the fourth mail", again)
+	}
+	link, _ := queue(t, h, c.ID, sample("lien@exemple.fr"))
+	priority := func(id int64) int {
+		var p int
+		if err := h.db.Get(&p, `SELECT priority FROM river_job WHERE kind = 'mail.send' AND (args->>'tenant_id')::bigint = $1
+			AND (args->>'mail_id')::bigint = $2`, c.ID, id); err != nil {
+			t.Fatalf("job of mail %d: %v", id, err)
+		}
+		return p
+	}
+	if b, l := priority(ids[0]), priority(link); b <= l {
+		t.Errorf("priority of a bulk mail's job %d, of a link mail's %d: want the bulk one worked after", b, l)
+	}
+}
+
 func TestGet(t *testing.T) {
 	ctx := context.Background()
 	h := sharedHarness(t)
