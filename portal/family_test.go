@@ -611,7 +611,7 @@ func TestSMTPDown(t *testing.T) {
 	}
 	restarted = true
 	link := e.mailedLink(t, addr, 1)
-	e.waitJobs(t, "mail.send", `"mail_id"`)
+	e.waitJobs(t, "mail.send", `"mail_ids"`)
 	if n := len(e.box.To(addr)); n != 1 {
 		t.Fatalf("%d mails arrived, want exactly 1", n)
 	}

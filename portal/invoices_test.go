@@ -208,7 +208,7 @@ func TestPublicationMails(t *testing.T) {
 		"P3;Famille Trois;"+noAccount+";;;;RS;10/2026;Repas;2;2,50;15/11/2026",
 	)
 	e.waitJobs(t, "billing.invoices_published", fmt.Sprintf(`"batch_id": %d`, batch))
-	e.waitJobs(t, "mail.send", `"mail_id"`)
+	e.waitJobs(t, "mail.send", `"mail_ids"`)
 
 	got := e.box.To(withAccount)[before[withAccount]:]
 	if len(got) != 1 {
@@ -232,7 +232,7 @@ func TestPublicationMails(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitJobs(t, "billing.invoices_published", fmt.Sprintf(`"batch_id": %d`, batch))
-	e.waitJobs(t, "mail.send", `"mail_id"`)
+	e.waitJobs(t, "mail.send", `"mail_ids"`)
 	if n := len(e.box.To(withAccount)) - before[withAccount]; n != 1 {
 		t.Fatalf("after a retried job the account has %d mails, want 1", n)
 	}

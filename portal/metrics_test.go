@@ -55,7 +55,7 @@ func TestMetrics(t *testing.T) {
 	}
 
 	// a job waiting for its time, so that the queue is not empty
-	if _, err := e.jobs.Insert(context.Background(), mail.SendArgs{TenantID: tn.ID, MailID: 1}, &river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)}); err != nil {
+	if _, err := e.jobs.Insert(context.Background(), mail.SendArgs{TenantID: tn.ID, MailIDs: []int64{1}}, &river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	status, text := scrape(t, e)

@@ -29,7 +29,7 @@ func TestSMTP_SendFromAnyCommuneName(t *testing.T) {
 		`Mairie <de> Test, \ ; @ example`,
 	} {
 		to := "famille" + string(rune('a'+i)) + "@example.fr"
-		if err := s.Send(context.Background(), mail.Message{To: to, FromName: name, ReplyTo: "accueil@example.fr", Subject: "s", Text: "t"}); err != nil {
+		if err := s.Send(context.Background(), []mail.Message{{To: to, FromName: name, ReplyTo: "accueil@example.fr", Subject: "s", Text: "t"}})[0]; err != nil {
 			t.Errorf("from %q: %v", name, err)
 			continue
 		}

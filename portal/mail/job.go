@@ -1,8 +1,8 @@
 package mail
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
@@ -11,10 +11,11 @@ import (
 	"github.com/regie/regie/tenant"
 )
 
-// SendArgs is the job that sends one stored mail.
+// SendArgs is the job that sends stored mails: one, or a few dozen of a
+// publication's, over one SMTP connection.
 type SendArgs struct {
 	TenantID tenant.ID `json:"tenant_id"`
-	MailID   int64     `json:"mail_id"`
+	MailIDs  []int64   `json:"mail_ids"`
 }
 
 // Kind names the job in River.
@@ -22,42 +23,64 @@ func (SendArgs) Kind() string { return "mail.send" }
 
 // SendWorker sends stored mails. A mail already recorded as sent is not
 // sent again; a failure is recorded on the mail and the job retried with
-// River's back-off, then marked failed when River gives up.
+// River's back-off (sending again only the mails not sent yet), and the
+// mail marked failed when River gives up or when retrying cannot help.
 type SendWorker struct {
 	river.WorkerDefaults[SendArgs]
 	DB     *sqlx.DB
 	Sender Sender
 }
 
-// Work sends the mail of the job.
+// Work sends the mails of the job.
 func (w *SendWorker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 	a := job.Args
-	var m Mail
+	var all []Mail
 	err := tenant.WithTx(ctx, w.DB, a.TenantID, func(tx *sqlx.Tx) error {
 		var err error
-		m, err = Get(ctx, tx, a.TenantID, a.MailID)
+		all, err = getMany(ctx, tx, a.TenantID, a.MailIDs)
 		return err
 	})
-	if errors.Is(err, ErrNotFound) {
-		return river.JobCancel(err)
-	}
 	if err != nil {
 		return err
 	}
-	if m.State == Sent {
+	if len(all) == 0 {
+		return river.JobCancel(ErrNotFound)
+	}
+	var todo []Mail
+	var msgs []Message
+	for _, m := range all {
+		if m.State != Queued {
+			continue // sent, or given up
+		}
+		todo = append(todo, m)
+		msgs = append(msgs, Message{
+			ID:       fmt.Sprintf("mail-%d-%d@regie", m.TenantID, m.ID),
+			To:       m.To,
+			FromName: m.FromName,
+			ReplyTo:  m.ReplyTo,
+			Subject:  m.Subject,
+			Text:     m.Text,
+			HTML:     m.HTML,
+		})
+	}
+	if len(todo) == 0 {
 		return nil
 	}
-	sendErr := w.Sender.Send(ctx, Message{
-		ID:       fmt.Sprintf("mail-%d-%d@regie", m.TenantID, m.ID),
-		To:       m.To,
-		FromName: m.FromName,
-		ReplyTo:  m.ReplyTo,
-		Subject:  m.Subject,
-		Text:     m.Text,
-		HTML:     m.HTML,
-	})
-	final := sendErr != nil && (IsPermanent(sendErr) || job.Attempt >= job.MaxAttempts)
-	mailsSent.WithLabelValues(sendResult(sendErr, final)).Inc()
+	errs := w.Sender.Send(ctx, msgs)
+	var sent []int64
+	var retry, perm error
+	for i, e := range errs {
+		final := e != nil && (IsPermanent(e) || job.Attempt >= job.MaxAttempts)
+		mailsSent.WithLabelValues(sendResult(e, final)).Inc()
+		switch {
+		case e == nil:
+			sent = append(sent, todo[i].ID)
+		case IsPermanent(e):
+			perm = cmp.Or(perm, e)
+		default:
+			retry = cmp.Or(retry, e)
+		}
+	}
 	err = tenant.WithTx(context.WithoutCancel(ctx), w.DB, a.TenantID, func(tx *sqlx.Tx) error {
 		// The record is not waited for on disk: a commit's flush per mail
 		// made the disk, not SMTP, the limit of a publication's mails
@@ -68,18 +91,26 @@ func (w *SendWorker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 		if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
 			return err
 		}
-		if sendErr == nil {
-			return markSent(ctx, tx, a.TenantID, m.ID)
+		if err := markSent(ctx, tx, a.TenantID, sent); err != nil {
+			return err
 		}
-		return markFailure(ctx, tx, a.TenantID, m.ID, sendErr.Error(), final)
+		for i, e := range errs {
+			if e != nil {
+				final := IsPermanent(e) || job.Attempt >= job.MaxAttempts
+				if err := markFailure(ctx, tx, a.TenantID, todo[i].ID, e.Error(), final); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	})
 	switch {
-	case sendErr != nil && IsPermanent(sendErr):
-		return river.JobCancel(sendErr)
-	case sendErr != nil:
-		return sendErr
+	case retry != nil:
+		return retry // the mails not sent go again; the others are skipped
+	case perm != nil:
+		return river.JobCancel(perm)
 	}
-	// The mail left; failing to record it would send it again on retry,
-	// which is the lesser evil than losing it.
+	// The mails left; failing to record it would send them again on
+	// retry, which is the lesser evil than losing them.
 	return err
 }

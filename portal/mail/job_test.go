@@ -122,7 +122,7 @@ func TestSendWorker_Work(t *testing.T) {
 		}
 
 		t.Run("NotSentAgain", func(t *testing.T) {
-			res, err := h.jobs.Insert(ctx, mail.SendArgs{TenantID: c.ID, MailID: id}, nil)
+			res, err := h.jobs.Insert(ctx, mail.SendArgs{TenantID: c.ID, MailIDs: []int64{id}}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,6 +134,42 @@ func TestSendWorker_Work(t *testing.T) {
 				t.Errorf("mail after the job ran again: state %s, attempts %d, sent at %v; want unchanged", again.State, again.Attempts, again.SentAt)
 			}
 		})
+	})
+
+	t.Run("SeveralMails", func(t *testing.T) {
+		// One job for three stored mails, one of them already sent: the
+		// other two go out over one connection, the sent one not again.
+		var ids []int64
+		tos := []string{address("plusieurs-un"), address("plusieurs-deja"), address("plusieurs-trois")}
+		for _, to := range tos {
+			var id int64
+			inTx(t, h.db, c.ID, func(tx *sqlx.Tx) error {
+				m := newMail(to)
+				return tx.GetContext(ctx, &id, `INSERT INTO mails (tenant_id, kind, to_addr, from_name, subject, text_body, html_body)
+					VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, c.ID, m.Kind, m.To, m.FromName, m.Subject, m.Text, m.HTML)
+			})
+			ids = append(ids, id)
+		}
+		if _, err := h.db.Exec(`UPDATE mails SET state = 'sent', sent_at = now(), attempts = 1 WHERE tenant_id = $1 AND id = $2`, c.ID, ids[1]); err != nil {
+			t.Fatal(err)
+		}
+		res, err := h.jobs.Insert(ctx, mail.SendArgs{TenantID: c.ID, MailIDs: ids}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitJob(t, h, res.Job.ID, "completed")
+		for i, to := range tos {
+			want := 1
+			if i == 1 {
+				want = 0
+			}
+			if n := len(h.box.To(to)); n != want {
+				t.Errorf("mailbox of %s: %d messages, want %d", to, n, want)
+			}
+			if m := mustGet(t, h.db, c.ID, ids[i]); m.State != mail.Sent || m.Attempts != 1 {
+				t.Errorf("mail to %s: state %s, attempts %d; want sent once", to, m.State, m.Attempts)
+			}
+		}
 	})
 
 	t.Run("OutageThenRecovery", func(t *testing.T) {
@@ -201,7 +237,7 @@ func TestSendWorker_Work(t *testing.T) {
 			return tx.GetContext(ctx, &id, `INSERT INTO mails (tenant_id, kind, to_addr, from_name, subject, text_body, html_body)
 				VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, c.ID, m.Kind, m.To, m.FromName, m.Subject, m.Text, m.HTML)
 		})
-		res, err := h.jobs.Insert(ctx, mail.SendArgs{TenantID: c.ID, MailID: id}, &river.InsertOpts{MaxAttempts: 2})
+		res, err := h.jobs.Insert(ctx, mail.SendArgs{TenantID: c.ID, MailIDs: []int64{id}}, &river.InsertOpts{MaxAttempts: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -230,7 +266,7 @@ func TestSendWorker_Work(t *testing.T) {
 	})
 
 	t.Run("MailGone", func(t *testing.T) {
-		res, err := h.jobs.Insert(ctx, mail.SendArgs{TenantID: c.ID, MailID: 1 << 40}, nil)
+		res, err := h.jobs.Insert(ctx, mail.SendArgs{TenantID: c.ID, MailIDs: []int64{1 << 40}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,7 +283,7 @@ func TestSendWorker_Work(t *testing.T) {
 			return tx.GetContext(ctx, &id, `INSERT INTO mails (tenant_id, kind, to_addr, from_name, subject, text_body, html_body)
 				VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, c.ID, m.Kind, m.To, m.FromName, m.Subject, m.Text, m.HTML)
 		})
-		res, err := h.jobs.Insert(ctx, mail.SendArgs{TenantID: other.ID, MailID: id}, nil)
+		res, err := h.jobs.Insert(ctx, mail.SendArgs{TenantID: other.ID, MailIDs: []int64{id}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

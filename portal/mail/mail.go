@@ -30,7 +30,9 @@ type Message struct {
 
 // Sender sends messages.
 type Sender interface {
-	Send(ctx context.Context, m Message) error
+	// Send hands the messages to the relay, over one connection, and
+	// returns each one's error (nil when sent), in order.
+	Send(ctx context.Context, ms []Message) []error
 }
 
 // SMTP sends through an SMTP server described by a REGIE_SMTP_URL:
@@ -68,22 +70,66 @@ func NewSMTP(rawURL, from string) (*SMTP, error) {
 	return &SMTP{opts: opts, host: u.Hostname(), from: from}, nil
 }
 
-// Send delivers one message, text and HTML parts, with the commune's name as
-// the sender's display name and its contact as Reply-To.
-func (s *SMTP) Send(ctx context.Context, m Message) error {
+// Send delivers messages, text and HTML parts, with the commune's name as
+// the sender's display name and its contact as Reply-To, over one
+// connection. A message that cannot be written (a malformed address) gets
+// a permanent error; a connection or relay failure a temporary one.
+func (s *SMTP) Send(ctx context.Context, ms []Message) []error {
+	errs := make([]error, len(ms))
+	msgs := make([]*gomail.Msg, 0, len(ms))
+	at := make([]int, 0, len(ms)) // index in ms of msgs[i]
+	for i, m := range ms {
+		msg, err := s.message(m)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		msgs, at = append(msgs, msg), append(at, i)
+	}
+	if len(msgs) == 0 {
+		return errs
+	}
+	c, err := gomail.NewClient(s.host, s.opts...)
+	if err != nil {
+		return fill(errs, ms, at, fmt.Errorf("mail: client: %w", err))
+	}
+	conn, err := c.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return fill(errs, ms, at, fmt.Errorf("connect to the relay: %w", err))
+	}
+	c.SendWithSMTPClient(conn, msgs...) //nolint:errcheck // each message carries its own error
+	c.CloseWithSMTPClient(conn)         //nolint:errcheck // what was sent is sent
+	for k, msg := range msgs {
+		if msg.HasSendError() {
+			errs[at[k]] = fmt.Errorf("mail: send to %s: %w", ms[at[k]].To, msg.SendError())
+		}
+	}
+	return errs
+}
+
+// fill sets err for the messages at those indexes.
+func fill(errs []error, ms []Message, at []int, err error) []error {
+	for _, i := range at {
+		errs[i] = fmt.Errorf("mail: send to %s: %w", ms[i].To, err)
+	}
+	return errs
+}
+
+// message builds the go-mail message of m.
+func (s *SMTP) message(m Message) (*gomail.Msg, error) {
 	msg := gomail.NewMsg()
 	// FromFormat writes the name between quotes as is: a commune named
 	// with a quote (Mairie de "Les Ormes") made every mail unsendable.
 	// net/mail quotes and encodes the name properly.
 	if err := msg.From((&netmail.Address{Name: m.FromName, Address: s.from}).String()); err != nil {
-		return fmt.Errorf("mail: from: %w", err)
+		return nil, fmt.Errorf("mail: from: %w", err)
 	}
 	if err := msg.To(m.To); err != nil {
-		return permanent(fmt.Errorf("mail: to %q: %w", m.To, err))
+		return nil, permanent(fmt.Errorf("mail: to %q: %w", m.To, err))
 	}
 	if m.ReplyTo != "" {
 		if err := msg.ReplyTo((&netmail.Address{Name: m.FromName, Address: m.ReplyTo}).String()); err != nil {
-			return fmt.Errorf("mail: reply-to: %w", err)
+			return nil, fmt.Errorf("mail: reply-to: %w", err)
 		}
 	}
 	if m.ID != "" {
@@ -97,14 +143,7 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	if m.HTML != "" {
 		msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
 	}
-	c, err := gomail.NewClient(s.host, s.opts...)
-	if err != nil {
-		return fmt.Errorf("mail: client: %w", err)
-	}
-	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
-		return fmt.Errorf("mail: send to %s: %w", m.To, err)
-	}
-	return nil
+	return msg, nil
 }
 
 // permanentError marks a failure that retrying cannot fix.

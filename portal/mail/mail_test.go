@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/regie/regie/portal/mail"
+	"github.com/regie/regie/portal/mail/catcher"
 )
 
 func TestNewSMTP(t *testing.T) {
@@ -46,7 +47,7 @@ func TestSMTP_Send(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = s.Send(ctx, mail.Message{To: "pas une adresse", FromName: "Mairie", Subject: "s", Text: "t"})
+		err = s.Send(ctx, []mail.Message{{To: "pas une adresse", FromName: "Mairie", Subject: "s", Text: "t"}})[0]
 		if err == nil || !mail.IsPermanent(err) {
 			t.Fatalf("err = %v, want a permanent error", err)
 		}
@@ -67,9 +68,37 @@ func TestSMTP_Send(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = s.Send(ctx, mail.Message{To: "jean@exemple.fr", FromName: "Mairie", Subject: "s", Text: "t"})
-		if err == nil || mail.IsPermanent(err) {
-			t.Fatalf("err = %v, want a temporary error", err)
+		errs := s.Send(ctx, []mail.Message{{To: "jean@exemple.fr", FromName: "Mairie", Subject: "s", Text: "t"},
+			{To: "paul@exemple.fr", FromName: "Mairie", Subject: "s", Text: "t"}})
+		for i, err := range errs {
+			if err == nil || mail.IsPermanent(err) {
+				t.Fatalf("err[%d] = %v, want a temporary error", i, err)
+			}
+		}
+	})
+
+	t.Run("SeveralOverOneConnection", func(t *testing.T) {
+		box, err := catcher.Start("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer box.Close()
+		s, err := mail.NewSMTP(box.URL(), "portail@example.fr")
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := s.Send(ctx, []mail.Message{
+			{ID: "un@regie", To: "un.plusieurs@exemple.fr", FromName: "Mairie", Subject: "un", Text: "t"},
+			{ID: "deux@regie", To: "pas une adresse", FromName: "Mairie", Subject: "deux", Text: "t"},
+			{ID: "trois@regie", To: "trois.plusieurs@exemple.fr", FromName: "Mairie", Subject: "trois", Text: "t"},
+		})
+		if len(errs) != 3 || errs[0] != nil || !mail.IsPermanent(errs[1]) || errs[2] != nil {
+			t.Fatalf("errors %v, want nil, a permanent one, nil", errs)
+		}
+		for _, want := range []struct{ to, subject string }{{"un.plusieurs@exemple.fr", "un"}, {"trois.plusieurs@exemple.fr", "trois"}} {
+			if got := box.To(want.to); len(got) != 1 || got[0].Subject != want.subject {
+				t.Errorf("mailbox of %s: %+v, want the message %q", want.to, got, want.subject)
+			}
 		}
 	})
 }

@@ -128,7 +128,7 @@ func sendJobs(t *testing.T, db *sqlx.DB, tid tenant.ID, id int64) []string {
 	t.Helper()
 	var states []string
 	const q = `SELECT state FROM river_job WHERE kind = 'mail.send'
-		AND (args->>'tenant_id')::bigint = $1 AND (args->>'mail_id')::bigint = $2 ORDER BY id`
+		AND (args->>'tenant_id')::bigint = $1 AND args->'mail_ids' @> to_jsonb($2::bigint) ORDER BY id`
 	if err := db.Select(&states, q, tid, id); err != nil {
 		t.Fatalf("send jobs of mail %d: %v", id, err)
 	}

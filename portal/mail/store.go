@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -71,6 +72,10 @@ func QueueBulk(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], ti
 	return queue(ctx, tx, jobs, tid, ms, priorityBulk)
 }
 
+// mailsPerJob is how many mails one send job hands to the relay over one
+// connection.
+const mailsPerJob = 50
+
 // River's job priorities: 1 is worked first.
 const (
 	priorityNow  = 1
@@ -103,9 +108,9 @@ func queue(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], tid te
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	params := make([]river.InsertManyParams, len(ids))
-	for i, id := range ids {
-		params[i] = river.InsertManyParams{Args: SendArgs{TenantID: tid, MailID: id}, InsertOpts: &river.InsertOpts{Priority: priority}}
+	var params []river.InsertManyParams
+	for chunk := range slices.Chunk(ids, mailsPerJob) {
+		params = append(params, river.InsertManyParams{Args: SendArgs{TenantID: tid, MailIDs: chunk}, InsertOpts: &river.InsertOpts{Priority: priority}})
 	}
 	if _, err := jobs.InsertManyTx(ctx, tx.Tx, params); err != nil {
 		return nil, fmt.Errorf("mail: queue jobs: %w", err)
@@ -124,6 +129,14 @@ func Get(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64) (Mail,
 	return m, err
 }
 
+// getMany returns the mails of the commune among ids, in id order.
+func getMany(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, ids []int64) ([]Mail, error) {
+	const sel = `SELECT ` + columns + ` FROM mails WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id`
+	var ms []Mail
+	err := sqlx.SelectContext(ctx, q, &ms, sel, tid, pq.Int64Array(ids))
+	return ms, err
+}
+
 // ToAddresses returns the latest mails sent to any of the addresses, newest
 // first.
 func ToAddresses(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, addrs []string, limit int) ([]Mail, error) {
@@ -134,10 +147,13 @@ func ToAddresses(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, addrs []
 	return ms, err
 }
 
-func markSent(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64) error {
+func markSent(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
 	const upd = `UPDATE mails SET state = 'sent', sent_at = now(), attempts = attempts + 1, last_error = ''
-		WHERE tenant_id = $1 AND id = $2`
-	_, err := q.ExecContext(ctx, upd, tid, id)
+		WHERE tenant_id = $1 AND id = ANY($2)`
+	_, err := q.ExecContext(ctx, upd, tid, pq.Int64Array(ids))
 	return err
 }
 

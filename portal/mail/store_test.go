@@ -81,7 +81,8 @@ func TestQueue(t *testing.T) {
 		// Nor did the skipped Queue insert a job of its own (for mail 0).
 		var all int
 		if err := h.db.Get(&all, `SELECT count(*) FROM river_job WHERE kind = 'mail.send' AND (args->>'tenant_id')::bigint = $1
-			AND (args->>'mail_id')::bigint NOT IN (SELECT id FROM mails WHERE tenant_id = $1)`, c.ID); err != nil {
+			AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(args->'mail_ids') AS j(id)
+				WHERE j.id::bigint NOT IN (SELECT id FROM mails WHERE tenant_id = $1))`, c.ID); err != nil {
 			t.Fatal(err)
 		}
 		if all != 0 {
@@ -180,7 +181,7 @@ func TestQueueBulk(t *testing.T) {
 	priority := func(id int64) int {
 		var p int
 		if err := h.db.Get(&p, `SELECT priority FROM river_job WHERE kind = 'mail.send' AND (args->>'tenant_id')::bigint = $1
-			AND (args->>'mail_id')::bigint = $2`, c.ID, id); err != nil {
+			AND args->'mail_ids' @> to_jsonb($2::bigint)`, c.ID, id); err != nil {
 			t.Fatalf("job of mail %d: %v", id, err)
 		}
 		return p

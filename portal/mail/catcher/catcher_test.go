@@ -58,7 +58,7 @@ func TestCatcher_WithSMTPSender(t *testing.T) {
 		Text:    "Bonjour,\n\nLien : https://demo.example.fr/activation/abc\n",
 		HTML:    `<p>Bonjour,</p><p><a href="https://demo.example.fr/activation/abc">Activer</a></p>`,
 	}
-	if err := s.Send(context.Background(), m); err != nil {
+	if err := s.Send(context.Background(), []mail.Message{m})[0]; err != nil {
 		t.Fatalf("Send: %v", err)
 	}
 	got := c.Messages()
