@@ -122,10 +122,15 @@ func Publish(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], tid 
 		return 0, &ValidationError{"reference", fmt.Sprintf("la numérotation donnerait des références déjà utilisées (%s) : avancez le prochain numéro de la série", strings.Join(taken, ", "))}
 	}
 	today := Today(now)
-	const numberThem = `UPDATE invoices i SET number = u.number, reference = u.reference, refdet = u.refdet
+	// Each invoice is written once: numbered and published by the same
+	// statement (two updates of the same rows took 12 s for 100,000
+	// invoices, most of it writing each row and its index entries twice),
+	// then those with their own reference, which have no number to take.
+	const numberThem = `UPDATE invoices i SET number = u.number, reference = u.reference, refdet = u.refdet,
+			status = 'published', issue_date = $6, published_at = $7, updated_at = $7
 		FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[]) AS u(id, number, reference, refdet)
 		WHERE i.tenant_id = $1 AND i.id = u.id`
-	if _, err := tx.ExecContext(ctx, numberThem, tid, pq.Int64Array(ids), pq.Int64Array(numbers), pq.StringArray(refs), pq.StringArray(refdets)); err != nil {
+	if _, err := tx.ExecContext(ctx, numberThem, tid, pq.Int64Array(ids), pq.Int64Array(numbers), pq.StringArray(refs), pq.StringArray(refdets), today, now); err != nil {
 		return 0, mapErr(err)
 	}
 	const publish = `UPDATE invoices SET status = 'published', issue_date = $3, published_at = $4, updated_at = $4
