@@ -51,13 +51,9 @@ func Enter(ctx context.Context, tx *sqlx.Tx, tid ID) error {
 	if tid <= 0 {
 		return fmt.Errorf("tenant: no commune to enter")
 	}
-	// One statement for both settings (SET LOCAL ROLE is the GUC "role"),
-	// sent without parameters: lib/pq sends a statement with parameters
-	// as two round trips (parse, then execute), one without as one. The
-	// commune's id is an integer written by strconv, never text from
-	// outside.
-	q := `SELECT set_config('role', 'regie_app', true), set_config('app.tenant_id', '` + strconv.FormatInt(int64(tid), 10) + `', true)`
-	if _, err := tx.ExecContext(ctx, q); err != nil {
+	// One round trip for both settings: SET LOCAL ROLE is the GUC "role".
+	const q = `SELECT set_config('role', 'regie_app', true), set_config('app.tenant_id', $1, true)`
+	if _, err := tx.ExecContext(ctx, q, strconv.FormatInt(int64(tid), 10)); err != nil {
 		return fmt.Errorf("tenant: enter commune %d: %w", tid, err)
 	}
 	return nil
