@@ -37,7 +37,7 @@ func (w *SendWorker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 	var all []Mail
 	err := tenant.WithTx(ctx, w.DB, a.TenantID, func(tx *sqlx.Tx) error {
 		var err error
-		all, err = getMany(ctx, tx, a.TenantID, a.MailIDs)
+		all, err = GetMany(ctx, tx, a.TenantID, a.MailIDs)
 		return err
 	})
 	if err != nil {

@@ -97,12 +97,18 @@ func (s *SMTP) Send(ctx context.Context, ms []Message) []error {
 	if err != nil {
 		return fill(errs, ms, at, fmt.Errorf("connect to the relay: %w", err))
 	}
-	c.SendWithSMTPClient(conn, msgs...) //nolint:errcheck // each message carries its own error
-	c.CloseWithSMTPClient(conn)         //nolint:errcheck // what was sent is sent
+	sendErr := c.SendWithSMTPClient(conn, msgs...)
+	c.CloseWithSMTPClient(conn) //nolint:errcheck // what was accepted is sent
+	failed := false
 	for k, msg := range msgs {
 		if msg.HasSendError() {
 			errs[at[k]] = fmt.Errorf("mail: send to %s: %w", ms[at[k]].To, msg.SendError())
+			failed = true
 		}
+	}
+	if sendErr != nil && !failed {
+		// the connection was refused before any message: none left
+		return fill(errs, ms, at, sendErr)
 	}
 	return errs
 }

@@ -114,13 +114,16 @@ func inTx(t *testing.T, db *sqlx.DB, tid tenant.ID, fn func(tx *sqlx.Tx) error) 
 
 func mustGet(t *testing.T, db *sqlx.DB, tid tenant.ID, id int64) mail.Mail {
 	t.Helper()
-	var m mail.Mail
+	var ms []mail.Mail
 	inTx(t, db, tid, func(tx *sqlx.Tx) error {
 		var err error
-		m, err = mail.Get(context.Background(), tx, tid, id)
+		ms, err = mail.GetMany(context.Background(), tx, tid, []int64{id})
 		return err
 	})
-	return m
+	if len(ms) != 1 {
+		t.Fatalf("mail %d of commune %d: %d found", id, tid, len(ms))
+	}
+	return ms[0]
 }
 
 // sendJobs returns the states of the send jobs of one mail, oldest first.

@@ -118,19 +118,9 @@ func queue(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], tid te
 	return ids, nil
 }
 
-// Get returns a mail.
-func Get(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64) (Mail, error) {
-	const sel = `SELECT ` + columns + ` FROM mails WHERE tenant_id = $1 AND id = $2`
-	var m Mail
-	err := sqlx.GetContext(ctx, q, &m, sel, tid, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Mail{}, ErrNotFound
-	}
-	return m, err
-}
-
-// getMany returns the mails of the commune among ids, in id order.
-func getMany(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, ids []int64) ([]Mail, error) {
+// GetMany returns the mails of the commune among ids, in id order; ids of
+// no mail of the commune are left out.
+func GetMany(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, ids []int64) ([]Mail, error) {
 	const sel = `SELECT ` + columns + ` FROM mails WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id`
 	var ms []Mail
 	err := sqlx.SelectContext(ctx, q, &ms, sel, tid, pq.Int64Array(ids))

@@ -191,23 +191,19 @@ func TestQueueBulk(t *testing.T) {
 	}
 }
 
-func TestGet(t *testing.T) {
+func TestGetMany(t *testing.T) {
 	ctx := context.Background()
 	h := sharedHarness(t)
 	a := tenanttest.MustCreate(t, h.db, "get-a")
 	b := tenanttest.MustCreate(t, h.db, "get-b")
 	id, _ := queue(t, h, a.ID, sample("get@exemple.fr"))
+	id2, _ := queue(t, h, a.ID, sample("get2@exemple.fr"))
 
 	t.Run("OK", func(t *testing.T) {
-		if m := mustGet(t, h.db, a.ID, id); m.ID != id || m.To != "get@exemple.fr" {
-			t.Fatalf("Get = %+v, want mail %d", m, id)
-		}
-	})
-
-	t.Run("ErrNotFound", func(t *testing.T) {
 		inTx(t, h.db, a.ID, func(tx *sqlx.Tx) error {
-			if _, err := mail.Get(ctx, tx, a.ID, id+1_000_000); !errors.Is(err, mail.ErrNotFound) {
-				t.Errorf("err = %v, want ErrNotFound", err)
+			ms, err := mail.GetMany(ctx, tx, a.ID, []int64{id2, id + 1_000_000, id})
+			if err != nil || len(ms) != 2 || ms[0].ID != id || ms[0].To != "get@exemple.fr" || ms[1].ID != id2 {
+				t.Errorf("GetMany = %+v, %v; want mails %d and %d in order, the unknown id left out", ms, err, id, id2)
 			}
 			return nil
 		})
@@ -216,8 +212,8 @@ func TestGet(t *testing.T) {
 	t.Run("OtherCommune", func(t *testing.T) {
 		for _, tid := range []tenant.ID{b.ID, a.ID} {
 			inTx(t, h.db, b.ID, func(tx *sqlx.Tx) error {
-				if m, err := mail.Get(ctx, tx, tid, id); !errors.Is(err, mail.ErrNotFound) {
-					t.Errorf("B's transaction, commune %d: Get of A's mail = %+v, %v; want ErrNotFound", tid, m, err)
+				if ms, err := mail.GetMany(ctx, tx, tid, []int64{id}); err != nil || len(ms) != 0 {
+					t.Errorf("B's transaction, commune %d: GetMany of A's mail = %+v, %v; want none", tid, ms, err)
 				}
 				return nil
 			})
