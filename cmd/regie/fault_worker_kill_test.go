@@ -95,7 +95,7 @@ func TestFault_WorkerKilled(t *testing.T) {
 		return len(box.Messages()) >= 2, fmt.Sprintf("%d mails", len(box.Messages()))
 	})
 
-	// a big publication: one job, then one mail job per family
+	// a big publication: one job, then mail jobs of up to 50 families
 	second := faultSeed(t, db, secret, "panne-kill-b", mails)
 	faultEventually(t, 2*time.Minute, "a part of the mails sent", func() (bool, string) {
 		n := len(box.Messages()) - 2
@@ -112,7 +112,8 @@ func TestFault_WorkerKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	var inFlight []int64 // mails whose send job was running at the kill
-	if err := db.Select(&inFlight, `SELECT (args->>'mail_id')::bigint FROM river_job WHERE state = 'running' AND kind = 'mail.send'`); err != nil {
+	if err := db.Select(&inFlight, `SELECT jsonb_array_elements_text(args->'mail_ids')::bigint FROM river_job
+		WHERE state = 'running' AND kind = 'mail.send'`); err != nil {
 		t.Fatal(err)
 	}
 	sentBefore := len(caught) - 2

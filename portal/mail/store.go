@@ -73,7 +73,10 @@ func QueueBulk(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], ti
 }
 
 // mailsPerJob is how many mails one send job hands to the relay over one
-// connection.
+// connection. The job records them as sent once the relay has taken them
+// all, so a worker killed in the middle sends again those already taken
+// (with the same Message-ID): with 10 a job, 100,000 invoices took 95 s
+// to mail instead of 65 s.
 const mailsPerJob = 50
 
 // River's job priorities: 1 is worked first.
