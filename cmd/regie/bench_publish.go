@@ -45,6 +45,7 @@ func (b *benchRun) publish() error {
 	var out, errs bytes.Buffer
 	cli := func(args ...string) error {
 		out.Reset()
+		errs.Reset()
 		if err := run(b.ctx, args, env, &out, &errs); err != nil {
 			return fmt.Errorf("regie %v: %w (%s)", args, err, errs.String())
 		}

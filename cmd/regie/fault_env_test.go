@@ -23,9 +23,11 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 
 	"github.com/regie/regie/billing"
+	"github.com/regie/regie/migrations/dbtest"
 	"github.com/regie/regie/payments/dgfipsim"
 	"github.com/regie/regie/portal/account"
 	"github.com/regie/regie/portal/apikey"
+	"github.com/regie/regie/portal/mail/catcher"
 	"github.com/regie/regie/tenant"
 	"github.com/regie/regie/tenant/tenanttest"
 )
@@ -184,6 +186,25 @@ func (d *faultDaemon) dumpLog() {
 	}
 	keep = keep[max(0, len(keep)-40):]
 	d.t.Logf("%s log (last %d lines other than requests):\n%s", d.name, len(keep), strings.Join(keep, "\n"))
+}
+
+// faultServices starts what a test of regie processes runs them on: a
+// database of its own (and a connection to it), a Redis of its own and a
+// mailbox, all closed when the test ends.
+func faultServices(t *testing.T) (dbURL string, db *sqlx.DB, rd *faultDaemon, box *catcher.Catcher) {
+	t.Helper()
+	dbURL = dbtest.NewDatabase(t)
+	db, err := openDB(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	rd = faultRedisServer(t)
+	if box, err = catcher.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(box.Close)
+	return dbURL, db, rd, box
 }
 
 // faultRedisServer starts a Redis of the test's own on a free port. It

@@ -16,7 +16,6 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/regie/regie/billing"
-	"github.com/regie/regie/migrations/dbtest"
 	"github.com/regie/regie/portal/mail/catcher"
 	"github.com/regie/regie/tenant"
 )
@@ -42,19 +41,8 @@ type faultStack struct {
 // environment lines override the defaults (file storage).
 func newFaultStack(t *testing.T, prefix string, families int, extra ...string) *faultStack {
 	t.Helper()
-	ctx := context.Background()
 	s := &faultStack{t: t, secret: "fault-secret-fault-secret-fault-secret-42"}
-	s.dbURL = dbtest.NewDatabase(t)
-	var err error
-	if s.db, err = openDB(ctx, s.dbURL); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.db.Close() })
-	s.redis = faultRedisServer(t)
-	if s.box, err = catcher.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.box.Close)
+	s.dbURL, s.db, s.redis, s.box = faultServices(t)
 	s.sim = faultStartSim(t, "001964")
 	s.fc = faultSeed(t, s.db, s.secret, prefix, families)
 	addr := freeLocalAddr(t)

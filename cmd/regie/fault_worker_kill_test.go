@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -10,9 +9,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/regie/regie/migrations/dbtest"
-	"github.com/regie/regie/portal/mail/catcher"
 )
 
 // faultSlowSMTP is a TCP relay to an SMTP server that waits before each
@@ -65,23 +61,11 @@ func (p *faultSlowSMTP) url() string { return "smtp://" + p.ln.Addr().String() +
 // allowed only for mails caught before the kill whose job was running).
 func TestFault_WorkerKilled(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	mails := 120
 	if faultSoak() {
 		mails = 600
 	}
-	dbURL := dbtest.NewDatabase(t)
-	db, err := openDB(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rd := faultRedisServer(t)
-	box, err := catcher.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer box.Close()
+	dbURL, db, rd, box := faultServices(t)
 	slow := faultStartSlowSMTP(t, box.Addr(), 150*time.Millisecond)
 	sim := faultStartSim(t, "001964")
 	secret := "fault-secret-fault-secret-fault-secret-42"

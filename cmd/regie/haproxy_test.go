@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -18,8 +17,6 @@ import (
 	"time"
 
 	"github.com/regie/regie/billing"
-	"github.com/regie/regie/migrations/dbtest"
-	"github.com/regie/regie/portal/mail/catcher"
 )
 
 // haproxyConfig balances three regie servers: health checks on /readyz,
@@ -54,7 +51,6 @@ backend regie
 // again, and every payment DGFiP took is recorded once.
 func TestHAProxy_ThreeInstances(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	bin, err := exec.LookPath("haproxy")
 	if err != nil {
 		bin = "/usr/sbin/haproxy"
@@ -66,18 +62,7 @@ func TestHAProxy_ThreeInstances(t *testing.T) {
 	if faultSoak() {
 		families, run, kills = 40, 2*time.Minute, 3
 	}
-	dbURL := dbtest.NewDatabase(t)
-	db, err := openDB(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rd := faultRedisServer(t)
-	box, err := catcher.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer box.Close()
+	dbURL, db, rd, box := faultServices(t)
 	sim := faultStartSim(t, "001964")
 	secret := "haproxy-secret-haproxy-secret-haproxy-4242"
 	fc := faultSeed(t, db, secret, "repartition", families)
