@@ -27,6 +27,7 @@ import (
 	"github.com/regie/regie/portal"
 	"github.com/regie/regie/portal/mail"
 	"github.com/regie/regie/tenant"
+	"github.com/regie/regie/tenant/pgdb"
 )
 
 // app is the wired product that serve, worker and demo run. newApp is the
@@ -84,7 +85,7 @@ func newLogger(w io.Writer) *slog.Logger {
 
 // openDB connects to PostgreSQL and checks that it answers.
 func openDB(ctx context.Context, dsn string) (*sqlx.DB, error) {
-	db, err := sqlx.Open("postgres", dsn)
+	db, err := pgdb.Open(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}

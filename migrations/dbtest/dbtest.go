@@ -35,6 +35,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/regie/regie/migrations"
+	"github.com/regie/regie/tenant/pgdb"
 )
 
 const (
@@ -168,7 +169,7 @@ func setup() (*sqlx.DB, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	db, err := sqlx.Open("postgres", u)
+	db, err := pgdb.Open(u)
 	if err != nil {
 		return nil, "", err
 	}

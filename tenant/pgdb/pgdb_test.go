@@ -1,0 +1,122 @@
+package pgdb_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/regie/regie/migrations/dbtest"
+	"github.com/regie/regie/tenant/pgdb"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// oneConn opens a pool of a single connection on an empty database, so that
+// every statement runs on the connection whose cache the test inspects.
+func oneConn(t *testing.T) *sqlx.DB {
+	t.Helper()
+	db, err := pgdb.Open(dbtest.NewEmptyDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	return db
+}
+
+// prepared lists the connection's named statements.
+func prepared(t *testing.T, db *sqlx.DB) []string {
+	t.Helper()
+	var out []string
+	if err := db.Select(&out, `SELECT statement FROM pg_prepared_statements ORDER BY prepare_time`); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestStatementPreparedOnce(t *testing.T) {
+	db := oneConn(t)
+	ctx := context.Background()
+	db.MustExec(`CREATE TABLE t (id int PRIMARY KEY, name text)`)
+	db.MustExec(`INSERT INTO t VALUES (1, 'un'), (2, 'deux')`)
+	for i := range 10 {
+		id := 1 + i%2
+		var name string
+		if err := db.GetContext(ctx, &name, `SELECT name FROM t WHERE id = $1`, id); err != nil {
+			t.Fatal(err)
+		}
+		if want := map[int]string{1: "un", 2: "deux"}[id]; name != want {
+			t.Fatalf("id %d: got %q, want %q", id, name, want)
+		}
+		if _, err := db.ExecContext(ctx, `UPDATE t SET name = name WHERE id = $1`, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Inside a transaction too, and a statement without parameters is
+	// not prepared.
+	tx := db.MustBegin()
+	var n int
+	if err := tx.Get(&n, `SELECT count(*) FROM t WHERE id >= $1`, 1); err != nil || n != 2 {
+		t.Fatalf("count: %d, %v", n, err)
+	}
+	if err := tx.Get(&n, `SELECT count(*) FROM t`); err != nil || n != 2 {
+		t.Fatalf("count: %d, %v", n, err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	got := prepared(t, db)
+	want := []string{`SELECT name FROM t WHERE id = $1`, `UPDATE t SET name = name WHERE id = $1`, `SELECT count(*) FROM t WHERE id >= $1`}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("prepared statements:\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestStatementsBounded(t *testing.T) {
+	db := oneConn(t)
+	for i := range 200 {
+		var n int
+		if err := db.Get(&n, fmt.Sprintf(`SELECT $1::int + %d`, i), 1); err != nil || n != 1+i {
+			t.Fatalf("statement %d: %d, %v", i, n, err)
+		}
+	}
+	// pg_prepared_statements' own query has no parameters: not counted.
+	if got := prepared(t, db); len(got) != 128 || got[127] != `SELECT $1::int + 199` {
+		t.Fatalf("%d statements kept, the newest %q; want the 128 most recent", len(got), got[len(got)-1])
+	}
+}
+
+// A migration that changes what a cached statement returns fails that
+// statement once (PostgreSQL refuses the cached plan), then it is prepared
+// again, and the old one is closed before the connection is reused.
+func TestStatementAfterSchemaChange(t *testing.T) {
+	db := oneConn(t)
+	db.MustExec(`CREATE TABLE t (id int PRIMARY KEY)`)
+	db.MustExec(`INSERT INTO t VALUES (1)`)
+	const q = `SELECT * FROM t WHERE id = $1`
+	if _, err := db.Exec(q, 1); err != nil {
+		t.Fatal(err)
+	}
+	db.MustExec(`ALTER TABLE t ADD COLUMN name text DEFAULT 'un'`)
+	tx := db.MustBegin()
+	var pqErr *pq.Error
+	_, err := tx.Queryx(q, 1)
+	if !errors.As(err, &pqErr) || pqErr.Code != "0A000" {
+		t.Fatalf("first run after the change: %v, want PostgreSQL's 0A000", err)
+	}
+	tx.Rollback()
+	var row struct {
+		ID   int
+		Name string
+	}
+	if err := db.Get(&row, q, 1); err != nil || row.Name != "un" {
+		t.Fatalf("second run: %+v, %v", row, err)
+	}
+	if got := prepared(t, db); len(got) != 1 {
+		t.Fatalf("prepared statements %q, want the new one only", got)
+	}
+}
