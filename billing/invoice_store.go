@@ -46,10 +46,10 @@ type AccountInvoice struct {
 	SeriesLabel string `db:"series_label"`
 }
 
-const accountInvoiceSelect = `SELECT i.tenant_id, i.id, i.family_id, i.series_id, i.batch_id, i.period, i.number, i.reference,
-	i.refdet, i.own_reference, i.issue_date, i.due_date, i.total_cents, i.status, i.content_hash, i.pdf_key, i.paid_at,
-	i.paid_test, i.cancel_reason, i.cancelled_at, i.published_at, i.created_at, i.updated_at,
-	f.name AS family_name, s.label AS series_label
+// accountInvoiceFrom finds the invoices of every family that lists address $2
+// in commune $1 (family_emails_by_email, then invoices_by_family), drafts
+// excepted.
+const accountInvoiceFrom = `
 	FROM family_emails e
 	JOIN invoices i ON i.tenant_id = e.tenant_id AND i.family_id = e.family_id
 	JOIN families f ON f.tenant_id = i.tenant_id AND f.id = i.family_id
@@ -58,10 +58,16 @@ const accountInvoiceSelect = `SELECT i.tenant_id, i.id, i.family_id, i.series_id
 
 // AccountInvoices returns the published, paid and cancelled invoices of
 // every family that lists the address, newest period first: "Mes factures",
-// in one query (family_emails_by_email, then invoices_by_family).
+// in one query. Each carries only what the list shows (the families' most
+// requested page: every column read costs its decoding): its commune, id,
+// family, series, period, reference, dates, amount, status, test payment and
+// cancellation reason, with the family and series names.
 func AccountInvoices(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, email string) ([]AccountInvoice, error) {
+	const sel = `SELECT i.tenant_id, i.id, i.family_id, i.series_id, i.period, i.reference, i.issue_date, i.due_date,
+		i.total_cents, i.status, i.paid_test, i.cancel_reason, f.name AS family_name, s.label AS series_label` +
+		accountInvoiceFrom + ` ORDER BY i.period DESC, i.id DESC`
 	var out []AccountInvoice
-	err := sqlx.SelectContext(ctx, q, &out, accountInvoiceSelect+` ORDER BY i.period DESC, i.id DESC`, tid, email)
+	err := sqlx.SelectContext(ctx, q, &out, sel, tid, email)
 	return out, err
 }
 
@@ -69,7 +75,11 @@ func AccountInvoices(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, emai
 // it, else ErrNotFound (whoever owns it, in this commune or another).
 func AccountInvoiceByID(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, email string, id int64) (AccountInvoice, error) {
 	var out AccountInvoice
-	err := sqlx.GetContext(ctx, q, &out, accountInvoiceSelect+` AND i.id = $3`, tid, email, id)
+	const sel = `SELECT i.tenant_id, i.id, i.family_id, i.series_id, i.batch_id, i.period, i.number, i.reference,
+		i.refdet, i.own_reference, i.issue_date, i.due_date, i.total_cents, i.status, i.content_hash, i.pdf_key, i.paid_at,
+		i.paid_test, i.cancel_reason, i.cancelled_at, i.published_at, i.created_at, i.updated_at,
+		f.name AS family_name, s.label AS series_label` + accountInvoiceFrom + ` AND i.id = $3`
+	err := sqlx.GetContext(ctx, q, &out, sel, tid, email, id)
 	return out, mapErr(err)
 }
 
