@@ -82,7 +82,16 @@ type ReconcileWorker struct {
 
 // Work looks the attempt up and applies the policy.
 func (w *ReconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs]) error {
-	a, v, err := w.S.look(ctx, job.Args.TenantID, job.Args.AttemptID, "reconciliation")
+	var a Attempt
+	err := tenant.WithTx(ctx, w.S.DB, job.Args.TenantID, func(tx *sqlx.Tx) error {
+		var err error
+		a, err = AttemptByID(ctx, tx, job.Args.TenantID, job.Args.AttemptID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	a, v, err := w.S.look(ctx, a, "reconciliation")
 	switch {
 	case err != nil:
 		return err

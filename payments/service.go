@@ -163,18 +163,11 @@ func (s *Service) fail(ctx context.Context, tid tenant.ID, id int64, cause error
 	tenant.Logger(ctx, s.Log).Warn("payment not started", "attempt", id, "err", cause)
 }
 
-// look asks DGFiP about an attempt and applies the answer. source says who
-// asked (the payer's return, a notification, the reconciliation).
-func (s *Service) look(ctx context.Context, tid tenant.ID, id int64, source string) (Attempt, verdict, error) {
-	var a Attempt
-	err := tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
-		var err error
-		a, err = AttemptByID(ctx, tx, tid, id)
-		return err
-	})
-	if err != nil {
-		return a, verdict{}, err
-	}
+// look asks DGFiP about attempt a, as its caller has just read it, and
+// applies the answer. source says who asked (the payer's return, a
+// notification, the reconciliation).
+func (s *Service) look(ctx context.Context, a Attempt, source string) (Attempt, verdict, error) {
+	tid, id := a.TenantID, a.ID
 	if a.Status.Final() || a.Protocol != tenant.ProtocolPayFiP {
 		return a, verdict{status: a.Status}, nil
 	}
@@ -210,28 +203,26 @@ func (s *Service) look(ctx context.Context, tid tenant.ID, id int64, source stri
 		fields = map[string]string{"error": lookErr.Error()}
 	}
 	var st settled
-	err = tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
+	err := tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
 		locked, err := lockAttempt(ctx, tx, tid, id)
 		if err != nil {
 			return err
 		}
-		if err := record(ctx, tx, locked, source, fields, now); err != nil {
+		if err := record(ctx, tx, locked, source, fields, 1, now); err != nil {
 			return err
 		}
-		const count = `UPDATE payment_attempts SET lookups = lookups + 1 WHERE tenant_id = $1 AND id = $2`
-		if _, err := tx.ExecContext(ctx, count, tid, id); err != nil {
-			return err
-		}
+		a = locked
 		if v.retry || !v.status.Final() {
-			a = locked
 			return nil
 		}
 		o := outcome{status: v.status, resultrans: d.Resultrans, numauto: d.Numauto, transactionAt: d.TransactionTime(), amount: d.Montant}
 		if st, err = settle(ctx, tx, s.Jobs, locked, o, now); err != nil {
 			return err
 		}
-		a, err = AttemptByID(ctx, tx, tid, id)
-		return err
+		if st.attempt != nil {
+			a = *st.attempt
+		}
+		return nil
 	})
 	if err == nil {
 		st.count()
@@ -256,7 +247,7 @@ func (s *Service) Return(ctx context.Context, t tenant.Tenant, idOp string) (Att
 	if err != nil {
 		return a, err
 	}
-	a, v, err := s.look(ctx, t.ID, a.ID, "retour")
+	a, v, err := s.look(ctx, a, "retour")
 	if err != nil {
 		return a, err
 	}
@@ -289,20 +280,18 @@ func (s *Service) Notify(ctx context.Context, idOp string) error {
 	if err != nil {
 		return err
 	}
-	final := false
+	var a Attempt
 	err = tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
-		a, err := AttemptByID(ctx, tx, tid, id)
-		if err != nil {
+		if a, err = AttemptByID(ctx, tx, tid, id); err != nil {
 			return err
 		}
-		final = a.Status.Final() // a duplicate, kept in the log only
-		return record(ctx, tx, a, "notification", map[string]string{"idop": idOp}, s.now())
+		return record(ctx, tx, a, "notification", map[string]string{"idop": idOp}, 0, s.now())
 	})
-	if err != nil || final {
+	if err != nil || a.Status.Final() { // a final one: a duplicate, kept in the log only
 		return err
 	}
 	lctx, cancel := context.WithTimeout(ctx, notifyLookup)
-	a, _, err := s.look(lctx, tid, id, "notification-lookup")
+	a, _, err = s.look(lctx, a, "notification-lookup")
 	cancel()
 	if err == nil && a.Status.Final() {
 		return nil

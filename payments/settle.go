@@ -3,6 +3,7 @@ package payments
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -51,16 +52,17 @@ func settle(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], a Att
 	}
 	const upd = `UPDATE payment_attempts SET status = $3, resultrans = $4, numauto = $5, transaction_at = $6,
 			amount_mismatch = $7, settled_at = $8, updated_at = $8
-		WHERE tenant_id = $1 AND id = $2 AND status IN ('created', 'pending')`
-	res, err := tx.ExecContext(ctx, upd, a.TenantID, a.ID, o.status, o.resultrans, o.numauto, txAt, mismatch, now)
+		WHERE tenant_id = $1 AND id = $2 AND status IN ('created', 'pending') RETURNING ` + attemptColumns
+	var after Attempt
+	err := sqlx.GetContext(ctx, tx, &after, upd, a.TenantID, a.ID, o.status, o.resultrans, o.numauto, txAt, mismatch, now)
+	if errors.Is(err, sql.ErrNoRows) {
+		return settled{}, nil
+	}
 	if err != nil {
 		return settled{}, err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return settled{}, nil
-	}
 	if o.status != Paid {
-		return settled{outcome: string(o.status), test: a.Test()}, nil
+		return settled{attempt: &after, outcome: string(o.status), test: a.Test()}, nil
 	}
 
 	paidAt := now
@@ -109,17 +111,18 @@ func settle(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], a Att
 	if _, err := jobs.InsertTx(ctx, tx.Tx, PaymentSettled{TenantID: a.TenantID, PaymentID: paymentID}, nil); err != nil {
 		return settled{}, fmt.Errorf("payments: queue receipt: %w", err)
 	}
-	out := settled{paymentID: paymentID, outcome: "paid", test: a.Test()}
+	out := settled{attempt: &after, paymentID: paymentID, outcome: "paid", test: a.Test()}
 	if anomaly != "" {
 		out.outcome = anomaly
 	}
 	return out, nil
 }
 
-// settled is what settle did: the payment it recorded (0 for none) and
-// the outcome to count once the transaction commits ("" when the attempt
-// was already final).
+// settled is what settle did: the attempt as it left it, the payment it
+// recorded (0 for none) and the outcome to count once the transaction
+// commits ("" when the attempt was already final).
 type settled struct {
+	attempt   *Attempt // as settled; nil when it was final already
 	paymentID int64
 	outcome   string
 	test      bool

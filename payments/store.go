@@ -78,14 +78,16 @@ func InProgress(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, invoiceID
 }
 
 // record appends what was received about an attempt (a lookup's answer, a
-// TIPI post, a notification) to its log.
-func record(ctx context.Context, q sqlx.ExtContext, a Attempt, source string, fields map[string]string, now time.Time) error {
+// TIPI post, a notification) to its log, and adds lookups (1 for a
+// lookup's answer, else 0) to its count of lookups.
+func record(ctx context.Context, q sqlx.ExtContext, a Attempt, source string, fields map[string]string, lookups int, now time.Time) error {
 	entry, err := json.Marshal([]map[string]any{{"at": now, "source": source, "fields": fields}})
 	if err != nil {
 		return err
 	}
-	const upd = `UPDATE payment_attempts SET received = received || $3::jsonb, updated_at = $4 WHERE tenant_id = $1 AND id = $2`
-	_, err = q.ExecContext(ctx, upd, a.TenantID, a.ID, string(entry), now)
+	const upd = `UPDATE payment_attempts SET received = received || $3::jsonb, lookups = lookups + $4, updated_at = $5
+		WHERE tenant_id = $1 AND id = $2`
+	_, err = q.ExecContext(ctx, upd, a.TenantID, a.ID, string(entry), lookups, now)
 	return err
 }
 

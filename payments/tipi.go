@@ -145,7 +145,7 @@ func (s *Service) TIPIResult(ctx context.Context, fields map[string]string) (Att
 		if err != nil {
 			return err
 		}
-		if err := record(ctx, tx, locked, "tipi", fields, now); err != nil {
+		if err := record(ctx, tx, locked, "tipi", fields, 0, now); err != nil {
 			return err
 		}
 		if locked.Status.Final() {
