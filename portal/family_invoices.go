@@ -90,6 +90,9 @@ func (s *Server) invoicesPage(c *gin.Context) {
 				unpaid = append(unpaid, i.ID)
 			}
 		}
+		if len(unpaid) == 0 { // everything paid or cancelled: no payment to look for
+			return nil
+		}
 		paying, err = payments.InProgress(ctx, tx, sess.TenantID, unpaid, s.now())
 		return err
 	})
