@@ -75,5 +75,7 @@ func SearchFamilies(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, s Fam
 // escapeLike makes s match itself in a LIKE pattern (backslash is LIKE's
 // default escape).
 func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+	return likeEscaper.Replace(s)
 }
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
