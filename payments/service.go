@@ -204,11 +204,8 @@ func (s *Service) look(ctx context.Context, a Attempt, source string) (Attempt, 
 	}
 	var st settled
 	err := tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
-		locked, err := lockAttempt(ctx, tx, tid, id)
+		locked, err := record(ctx, tx, tid, id, source, fields, 1, now)
 		if err != nil {
-			return err
-		}
-		if err := record(ctx, tx, locked, source, fields, 1, now); err != nil {
 			return err
 		}
 		a = locked
@@ -282,10 +279,8 @@ func (s *Service) Notify(ctx context.Context, idOp string) error {
 	}
 	var a Attempt
 	err = tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
-		if a, err = AttemptByID(ctx, tx, tid, id); err != nil {
-			return err
-		}
-		return record(ctx, tx, a, "notification", map[string]string{"idop": idOp}, 0, s.now())
+		a, err = record(ctx, tx, tid, id, "notification", map[string]string{"idop": idOp}, 0, s.now())
+		return err
 	})
 	if err != nil || a.Status.Final() { // a final one: a duplicate, kept in the log only
 		return err

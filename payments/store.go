@@ -78,17 +78,21 @@ func InProgress(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, invoiceID
 }
 
 // record appends what was received about an attempt (a lookup's answer, a
-// TIPI post, a notification) to its log, and adds lookups (1 for a
-// lookup's answer, else 0) to its count of lookups.
-func record(ctx context.Context, q sqlx.ExtContext, a Attempt, source string, fields map[string]string, lookups int, now time.Time) error {
+// TIPI post, a notification) to its log and adds lookups (1 for a lookup's
+// answer, else 0) to its count of lookups; the attempt stays locked until
+// the transaction ends, so that a notification, the payer's return and the
+// reconciliation settle it one at a time. It returns the attempt as
+// recorded.
+func record(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64, source string, fields map[string]string, lookups int, now time.Time) (Attempt, error) {
 	entry, err := json.Marshal([]map[string]any{{"at": now, "source": source, "fields": fields}})
 	if err != nil {
-		return err
+		return Attempt{}, err
 	}
 	const upd = `UPDATE payment_attempts SET received = received || $3::jsonb, lookups = lookups + $4, updated_at = $5
-		WHERE tenant_id = $1 AND id = $2`
-	_, err = q.ExecContext(ctx, upd, a.TenantID, a.ID, string(entry), lookups, now)
-	return err
+		WHERE tenant_id = $1 AND id = $2 RETURNING ` + attemptColumns
+	var a Attempt
+	err = sqlx.GetContext(ctx, q, &a, upd, tid, id, string(entry), lookups, now)
+	return a, mapErr(err)
 }
 
 // Payment is money received for an invoice.

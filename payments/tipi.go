@@ -141,11 +141,8 @@ func (s *Service) TIPIResult(ctx context.Context, fields map[string]string) (Att
 	var a Attempt
 	var done settled
 	err = tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
-		locked, err := lockAttempt(ctx, tx, tid, id)
+		locked, err := record(ctx, tx, tid, id, "tipi", fields, 0, now)
 		if err != nil {
-			return err
-		}
-		if err := record(ctx, tx, locked, "tipi", fields, 0, now); err != nil {
 			return err
 		}
 		if locked.Status.Final() {
@@ -164,8 +161,11 @@ func (s *Service) TIPIResult(ctx context.Context, fields map[string]string) (Att
 		if done, err = settle(ctx, tx, s.Jobs, locked, o, now); err != nil {
 			return err
 		}
-		a, err = AttemptByID(ctx, tx, tid, id)
-		return err
+		a = locked
+		if done.attempt != nil {
+			a = *done.attempt
+		}
+		return nil
 	})
 	if err == nil {
 		done.count()
