@@ -57,8 +57,9 @@ func NewSMTP(rawURL, from string) (*SMTP, error) {
 	// transaction (RFC 5321, 4.1.1.4), and go-mail's RSET came with a NOOP,
 	// two round trips of the six a message took on a connection carrying a
 	// job's messages. go-mail still resets after a refused sender or
-	// recipient.
-	opts := []gomail.Option{gomail.WithPort(port), gomail.WithTimeout(20 * time.Second), gomail.WithoutRset()}
+	// recipient. Send hands go-mail one message at a time, so that each
+	// message gets the whole timeout (go-mail renews the deadline there).
+	opts := []gomail.Option{gomail.WithPort(port), gomail.WithTimeout(20 * time.Second), gomail.WithoutRset(), gomail.WithoutNoop()}
 	switch u.Query().Get("tls") {
 	case "none":
 		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
@@ -102,18 +103,16 @@ func (s *SMTP) Send(ctx context.Context, ms []Message) []error {
 	if err != nil {
 		return fill(errs, ms, at, fmt.Errorf("connect to the relay: %w", err))
 	}
-	sendErr := c.SendWithSMTPClient(conn, msgs...)
-	c.CloseWithSMTPClient(conn) //nolint:errcheck // what was accepted is sent
-	failed := false
+	defer c.CloseWithSMTPClient(conn) //nolint:errcheck // what was accepted is sent
 	for k, msg := range msgs {
-		if msg.HasSendError() {
+		err := c.SendWithSMTPClient(conn, msg)
+		switch {
+		case msg.HasSendError():
 			errs[at[k]] = fmt.Errorf("mail: send to %s: %w", ms[at[k]].To, msg.SendError())
-			failed = true
+		case err != nil:
+			// the connection is gone: this message and the rest wait
+			return fill(errs, ms, at[k:], err)
 		}
-	}
-	if sendErr != nil && !failed {
-		// the connection was refused before any message: none left
-		return fill(errs, ms, at, sendErr)
 	}
 	return errs
 }

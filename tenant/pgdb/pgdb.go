@@ -12,7 +12,13 @@
 // (BEGIN, COMMIT, SET, several statements in one string).
 //
 // Behind pgbouncer in transaction mode, named statements need pgbouncer 1.21
-// or later with max_prepared_statements set (deploy/README.md).
+// or later with max_prepared_statements set (deploy/README.md); a statement
+// the server no longer knows is prepared again on its next use.
+//
+// lib/pq refuses a statement sent while another's rows are still being
+// read; its prepared statements do not check, and such a statement would
+// break the connection instead. Read rows to the end (or close them) first,
+// as every caller here does.
 package pgdb
 
 import (
@@ -119,8 +125,9 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 	return res, err
 }
 
-// prepared returns the connection's statement for query, preparing it (and
-// closing the least recently used beyond perConn) the first time.
+// prepared returns the connection's statement for query, preparing it the
+// first time; beyond perConn, the least recently used is closed once the
+// connection is idle (closing now would cost a round trip).
 func (c *conn) prepared(ctx context.Context, query string) (preparedStmt, error) {
 	if e, ok := c.stmts[query]; ok {
 		c.lru.MoveToFront(e)
@@ -129,9 +136,7 @@ func (c *conn) prepared(ctx context.Context, query string) (preparedStmt, error)
 	if c.lru.Len() >= perConn {
 		old := c.lru.Remove(c.lru.Back()).(*cached)
 		delete(c.stmts, old.query)
-		if err := old.stmt.Close(); err != nil {
-			return nil, err
-		}
+		c.stale = append(c.stale, old.stmt)
 	}
 	ds, err := c.pqConn.PrepareContext(ctx, query)
 	if err != nil {
@@ -146,23 +151,30 @@ func (c *conn) prepared(ctx context.Context, query string) (preparedStmt, error)
 	return st, nil
 }
 
-// check forgets a statement whose plan PostgreSQL can no longer use (a
-// migration changed a table it reads: "cached plan must not change result
-// type"); the next use prepares it again. It is closed when the connection
-// is next idle, outside the transaction the error aborted.
+// check forgets a statement PostgreSQL can no longer run: its plan, when a
+// migration changed what it returns ("cached plan must not change result
+// type", 0A000), closed when the connection is next idle, outside the
+// transaction the error aborted; or the statement itself, gone from the
+// server (26000: a pgbouncer without prepared statement support). The next
+// use prepares it again.
 func (c *conn) check(query string, err error) {
 	var pqErr *pq.Error
-	if !errors.As(err, &pqErr) || pqErr.Code != "0A000" {
+	if !errors.As(err, &pqErr) || pqErr.Code != "0A000" && pqErr.Code != "26000" {
 		return
 	}
-	if e, ok := c.stmts[query]; ok {
-		c.lru.Remove(e)
-		delete(c.stmts, query)
+	e, ok := c.stmts[query]
+	if !ok {
+		return
+	}
+	c.lru.Remove(e)
+	delete(c.stmts, query)
+	if pqErr.Code == "0A000" {
 		c.stale = append(c.stale, e.Value.(*cached).stmt)
 	}
 }
 
-// ResetSession runs before the pool hands the connection out again.
+// ResetSession runs before the pool hands the connection out again: it
+// closes the statements evicted or forgotten while it was in use.
 func (c *conn) ResetSession(ctx context.Context) error {
 	for len(c.stale) > 0 {
 		st := c.stale[0]

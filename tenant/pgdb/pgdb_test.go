@@ -120,3 +120,26 @@ func TestStatementAfterSchemaChange(t *testing.T) {
 		t.Fatalf("prepared statements %q, want the new one only", got)
 	}
 }
+
+// A statement the server no longer knows (a pooler that does not keep
+// prepared statements, here DEALLOCATE ALL) fails once, then is prepared
+// again.
+func TestStatementGoneFromServer(t *testing.T) {
+	db := oneConn(t)
+	const q = `SELECT $1::int + 1`
+	var n int
+	if err := db.Get(&n, q, 1); err != nil || n != 2 {
+		t.Fatalf("first run: %d, %v", n, err)
+	}
+	db.MustExec(`DEALLOCATE ALL`)
+	var pqErr *pq.Error
+	if err := db.Get(&n, q, 1); !errors.As(err, &pqErr) || pqErr.Code != "26000" {
+		t.Fatalf("run after DEALLOCATE ALL: %v, want PostgreSQL's 26000", err)
+	}
+	if err := db.Get(&n, q, 2); err != nil || n != 3 {
+		t.Fatalf("next run: %d, %v", n, err)
+	}
+	if got := prepared(t, db); len(got) != 1 {
+		t.Fatalf("prepared statements %q, want the new one only", got)
+	}
+}
