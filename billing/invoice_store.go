@@ -7,6 +7,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/regie/regie/tenant"
+	"github.com/regie/regie/tenant/pgdb"
 )
 
 const invoiceColumns = `tenant_id, id, family_id, series_id, batch_id, period, number, reference, refdet,
@@ -15,7 +16,7 @@ const invoiceColumns = `tenant_id, id, family_id, series_id, batch_id, period, n
 
 // InvoiceByID returns an invoice.
 func InvoiceByID(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64) (Invoice, error) {
-	const sel = `SELECT ` + invoiceColumns + ` FROM invoices WHERE tenant_id = $1 AND id = $2`
+	const sel = pgdb.Prepared + `SELECT ` + invoiceColumns + ` FROM invoices WHERE tenant_id = $1 AND id = $2`
 	var i Invoice
 	err := sqlx.GetContext(ctx, q, &i, sel, tid, id)
 	return i, mapErr(err)
@@ -31,7 +32,7 @@ func InvoiceByReference(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, r
 
 // InvoiceLines returns the lines of an invoice in order.
 func InvoiceLines(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, invoiceID int64) ([]Line, error) {
-	const sel = `SELECT position, label, quantity_milli, unit_price_cents, total_cents FROM invoice_lines
+	const sel = pgdb.Prepared + `SELECT position, label, quantity_milli, unit_price_cents, total_cents FROM invoice_lines
 		WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY position`
 	var ls []Line
 	err := sqlx.SelectContext(ctx, q, &ls, sel, tid, invoiceID)
@@ -63,7 +64,7 @@ const accountInvoiceFrom = `
 // family, series, period, reference, dates, amount, status, test payment and
 // cancellation reason, with the family and series names.
 func AccountInvoices(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, email string) ([]AccountInvoice, error) {
-	const sel = `SELECT i.tenant_id, i.id, i.family_id, i.series_id, i.period, i.reference, i.issue_date, i.due_date,
+	const sel = pgdb.Prepared + `SELECT i.tenant_id, i.id, i.family_id, i.series_id, i.period, i.reference, i.issue_date, i.due_date,
 		i.total_cents, i.status, i.paid_test, i.cancel_reason, f.name AS family_name, s.label AS series_label` +
 		accountInvoiceFrom + ` ORDER BY i.period DESC, i.id DESC`
 	var out []AccountInvoice
@@ -75,7 +76,7 @@ func AccountInvoices(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, emai
 // it, else ErrNotFound (whoever owns it, in this commune or another).
 func AccountInvoiceByID(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, email string, id int64) (AccountInvoice, error) {
 	var out AccountInvoice
-	const sel = `SELECT i.tenant_id, i.id, i.family_id, i.series_id, i.batch_id, i.period, i.number, i.reference,
+	const sel = pgdb.Prepared + `SELECT i.tenant_id, i.id, i.family_id, i.series_id, i.batch_id, i.period, i.number, i.reference,
 		i.refdet, i.own_reference, i.issue_date, i.due_date, i.total_cents, i.status, i.content_hash, i.pdf_key, i.paid_at,
 		i.paid_test, i.cancel_reason, i.cancelled_at, i.published_at, i.created_at, i.updated_at,
 		f.name AS family_name, s.label AS series_label` + accountInvoiceFrom + ` AND i.id = $3`
@@ -85,7 +86,7 @@ func AccountInvoiceByID(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, e
 
 // SetPDFKey records where the invoice's PDF is stored.
 func SetPDFKey(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64, key string) error {
-	const upd = `UPDATE invoices SET pdf_key = $3 WHERE tenant_id = $1 AND id = $2`
+	const upd = pgdb.Prepared + `UPDATE invoices SET pdf_key = $3 WHERE tenant_id = $1 AND id = $2`
 	_, err := q.ExecContext(ctx, upd, tid, id, key)
 	return err
 }
@@ -126,7 +127,7 @@ func StatusFor(i Invoice, today time.Time, paying bool) FamilyStatus {
 // ends: payments take it before deciding whether a new attempt may start,
 // so that two clicks at once make one attempt.
 func LockInvoice(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64) (Invoice, error) {
-	const sel = `SELECT ` + invoiceColumns + ` FROM invoices WHERE tenant_id = $1 AND id = $2 FOR UPDATE`
+	const sel = pgdb.Prepared + `SELECT ` + invoiceColumns + ` FROM invoices WHERE tenant_id = $1 AND id = $2 FOR UPDATE`
 	var i Invoice
 	err := sqlx.GetContext(ctx, q, &i, sel, tid, id)
 	return i, mapErr(err)
@@ -138,7 +139,7 @@ func LockInvoice(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64
 // the money as an anomaly. Under concurrent payments exactly one call
 // returns true.
 func MarkPaid(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64, at time.Time, test bool) (bool, error) {
-	const upd = `UPDATE invoices SET status = 'paid', paid_at = $3, paid_test = $4, updated_at = now()
+	const upd = pgdb.Prepared + `UPDATE invoices SET status = 'paid', paid_at = $3, paid_test = $4, updated_at = now()
 		WHERE tenant_id = $1 AND id = $2 AND status = 'published'`
 	res, err := q.ExecContext(ctx, upd, tid, id, at, test)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/regie/regie/billing"
 	"github.com/regie/regie/payments/payfip"
 	"github.com/regie/regie/tenant"
+	"github.com/regie/regie/tenant/pgdb"
 )
 
 // Service takes payments. Its callers are portal's pages and callbacks and
@@ -314,6 +315,6 @@ func ownerFindAttemptByIDOp(ctx context.Context, db *sqlx.DB, idOp string) (tena
 		TenantID tenant.ID `db:"tenant_id"`
 		ID       int64     `db:"id"`
 	}
-	err := db.GetContext(ctx, &row, `SELECT tenant_id, id FROM payment_attempts WHERE idop = $1`, idOp)
+	err := db.GetContext(ctx, &row, pgdb.Prepared+`SELECT tenant_id, id FROM payment_attempts WHERE idop = $1`, idOp)
 	return row.TenantID, row.ID, mapErr(err)
 }

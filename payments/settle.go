@@ -13,6 +13,7 @@ import (
 
 	"github.com/regie/regie/billing"
 	"github.com/regie/regie/tenant"
+	"github.com/regie/regie/tenant/pgdb"
 )
 
 // PaymentSettled is the job inserted with every online payment: portal
@@ -50,7 +51,7 @@ func settle(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], a Att
 	if !o.transactionAt.IsZero() {
 		txAt = &o.transactionAt
 	}
-	const upd = `UPDATE payment_attempts SET status = $3, resultrans = $4, numauto = $5, transaction_at = $6,
+	const upd = pgdb.Prepared + `UPDATE payment_attempts SET status = $3, resultrans = $4, numauto = $5, transaction_at = $6,
 			amount_mismatch = $7, settled_at = $8, updated_at = $8
 		WHERE tenant_id = $1 AND id = $2 AND status IN ('created', 'pending') RETURNING ` + attemptColumns
 	var after Attempt
@@ -97,7 +98,7 @@ func settle(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], a Att
 		amount = a.AmountCents
 	}
 	var paymentID int64
-	const ins = `INSERT INTO payments (tenant_id, invoice_id, attempt_id, channel, means, amount_cents, test, paid_at, applied, anomaly)
+	const ins = pgdb.Prepared + `INSERT INTO payments (tenant_id, invoice_id, attempt_id, channel, means, amount_cents, test, paid_at, applied, anomaly)
 		VALUES ($1, $2, $3, 'online', $4, $5, $6, $7, $8, $9) RETURNING id`
 	if err := tx.GetContext(ctx, &paymentID, ins, a.TenantID, a.InvoiceID, a.ID, means, amount, a.Test(), paidAt, applied, anomaly); err != nil {
 		return settled{}, fmt.Errorf("payments: record payment: %w", err)

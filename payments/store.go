@@ -11,6 +11,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/regie/regie/tenant"
+	"github.com/regie/regie/tenant/pgdb"
 )
 
 const attemptColumns = `tenant_id, id, invoice_id, protocol, mode, saisie, numcli, refdet, exer, amount_cents,
@@ -26,7 +27,7 @@ func mapErr(err error) error {
 
 // AttemptByID returns an attempt of the commune.
 func AttemptByID(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64) (Attempt, error) {
-	const sel = `SELECT ` + attemptColumns + ` FROM payment_attempts WHERE tenant_id = $1 AND id = $2`
+	const sel = pgdb.Prepared + `SELECT ` + attemptColumns + ` FROM payment_attempts WHERE tenant_id = $1 AND id = $2`
 	var a Attempt
 	err := sqlx.GetContext(ctx, q, &a, sel, tid, id)
 	return a, mapErr(err)
@@ -34,7 +35,7 @@ func AttemptByID(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64
 
 // AttemptByIDOp returns the commune's attempt of a DGFiP operation.
 func AttemptByIDOp(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, idOp string) (Attempt, error) {
-	const sel = `SELECT ` + attemptColumns + ` FROM payment_attempts WHERE tenant_id = $1 AND idop = $2`
+	const sel = pgdb.Prepared + `SELECT ` + attemptColumns + ` FROM payment_attempts WHERE tenant_id = $1 AND idop = $2`
 	var a Attempt
 	err := sqlx.GetContext(ctx, q, &a, sel, tid, idOp)
 	return a, mapErr(err)
@@ -44,7 +45,7 @@ func AttemptByIDOp(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, idOp s
 // so that a notification, the payer's return and the reconciliation settle
 // it one at a time.
 func lockAttempt(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64) (Attempt, error) {
-	const sel = `SELECT ` + attemptColumns + ` FROM payment_attempts WHERE tenant_id = $1 AND id = $2 FOR UPDATE`
+	const sel = pgdb.Prepared + `SELECT ` + attemptColumns + ` FROM payment_attempts WHERE tenant_id = $1 AND id = $2 FOR UPDATE`
 	var a Attempt
 	err := sqlx.GetContext(ctx, q, &a, sel, tid, id)
 	return a, mapErr(err)
@@ -63,7 +64,7 @@ func InvoiceAttempts(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, invo
 // complete at now: their families read "Paiement en cours". One query for
 // a whole list.
 func InProgress(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, invoiceIDs []int64, now time.Time) (map[int64]bool, error) {
-	const sel = `SELECT DISTINCT invoice_id FROM payment_attempts
+	const sel = pgdb.Prepared + `SELECT DISTINCT invoice_id FROM payment_attempts
 		WHERE tenant_id = $1 AND invoice_id = ANY($2) AND status IN ('created', 'pending')
 		  AND created_at > $3 AND NOT returned_cancelled`
 	var ids []int64
@@ -88,7 +89,7 @@ func record(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64, sou
 	if err != nil {
 		return Attempt{}, err
 	}
-	const upd = `UPDATE payment_attempts SET received = received || $3::jsonb, lookups = lookups + $4, updated_at = $5
+	const upd = pgdb.Prepared + `UPDATE payment_attempts SET received = received || $3::jsonb, lookups = lookups + $4, updated_at = $5
 		WHERE tenant_id = $1 AND id = $2 RETURNING ` + attemptColumns
 	var a Attempt
 	err = sqlx.GetContext(ctx, q, &a, upd, tid, id, string(entry), lookups, now)

@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/regie/regie/tenant/pgdb"
 )
 
 // WithTx runs fn in a transaction bound to commune tid: it switches to the
@@ -52,7 +54,7 @@ func Enter(ctx context.Context, tx *sqlx.Tx, tid ID) error {
 		return fmt.Errorf("tenant: no commune to enter")
 	}
 	// One round trip for both settings: SET LOCAL ROLE is the GUC "role".
-	const q = `SELECT set_config('role', 'regie_app', true), set_config('app.tenant_id', $1, true)`
+	const q = pgdb.Prepared + `SELECT set_config('role', 'regie_app', true), set_config('app.tenant_id', $1, true)`
 	if _, err := tx.ExecContext(ctx, q, strconv.FormatInt(int64(tid), 10)); err != nil {
 		return fmt.Errorf("tenant: enter commune %d: %w", tid, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/regie/regie/tenant"
+	"github.com/regie/regie/tenant/pgdb"
 )
 
 // ErrNotFound means no such mail in this commune.
@@ -98,7 +99,7 @@ func queue(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], tid te
 			dedup[i] = sql.NullString{String: *m.DedupKey, Valid: true}
 		}
 	}
-	const ins = `INSERT INTO mails (tenant_id, kind, to_addr, from_name, reply_to, subject, text_body, html_body, dedup_key)
+	const ins = pgdb.Prepared + `INSERT INTO mails (tenant_id, kind, to_addr, from_name, reply_to, subject, text_body, html_body, dedup_key)
 		SELECT $1, kind, lower(to_addr), from_name, reply_to, subject, text_body, html_body, dedup_key
 		FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
 			AS u(kind, to_addr, from_name, reply_to, subject, text_body, html_body, dedup_key)
@@ -124,7 +125,7 @@ func queue(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], tid te
 // GetMany returns the mails of the commune among ids, in id order; ids of
 // no mail of the commune are left out.
 func GetMany(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, ids []int64) ([]Mail, error) {
-	const sel = `SELECT ` + columns + ` FROM mails WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id`
+	const sel = pgdb.Prepared + `SELECT ` + columns + ` FROM mails WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id`
 	var ms []Mail
 	err := sqlx.SelectContext(ctx, q, &ms, sel, tid, pq.Int64Array(ids))
 	return ms, err
@@ -144,7 +145,7 @@ func markSent(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, ids []int64
 	if len(ids) == 0 {
 		return nil
 	}
-	const upd = `UPDATE mails SET state = 'sent', sent_at = now(), attempts = attempts + 1, last_error = ''
+	const upd = pgdb.Prepared + `UPDATE mails SET state = 'sent', sent_at = now(), attempts = attempts + 1, last_error = ''
 		WHERE tenant_id = $1 AND id = ANY($2)`
 	_, err := q.ExecContext(ctx, upd, tid, pq.Int64Array(ids))
 	return err
@@ -155,7 +156,7 @@ func markFailure(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64
 	if final {
 		st = Failed
 	}
-	const upd = `UPDATE mails SET state = $4, attempts = attempts + 1, last_error = $3
+	const upd = pgdb.Prepared + `UPDATE mails SET state = $4, attempts = attempts + 1, last_error = $3
 		WHERE tenant_id = $1 AND id = $2 AND state <> 'sent'`
 	_, err := q.ExecContext(ctx, upd, tid, id, reason, st)
 	return err

@@ -46,31 +46,35 @@ func TestStatementPreparedOnce(t *testing.T) {
 	for i := range 10 {
 		id := 1 + i%2
 		var name string
-		if err := db.GetContext(ctx, &name, `SELECT name FROM t WHERE id = $1`, id); err != nil {
+		if err := db.GetContext(ctx, &name, pgdb.Prepared+`SELECT name FROM t WHERE id = $1`, id); err != nil {
 			t.Fatal(err)
 		}
 		if want := map[int]string{1: "un", 2: "deux"}[id]; name != want {
 			t.Fatalf("id %d: got %q, want %q", id, name, want)
 		}
-		if _, err := db.ExecContext(ctx, `UPDATE t SET name = name WHERE id = $1`, id); err != nil {
+		if _, err := db.ExecContext(ctx, pgdb.Prepared+`UPDATE t SET name = name WHERE id = $1`, id); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// Inside a transaction too, and a statement without parameters is
-	// not prepared.
+	// Inside a transaction too; a statement not marked, or without
+	// parameters, is not prepared.
 	tx := db.MustBegin()
 	var n int
-	if err := tx.Get(&n, `SELECT count(*) FROM t WHERE id >= $1`, 1); err != nil || n != 2 {
+	if err := tx.Get(&n, pgdb.Prepared+`SELECT count(*) FROM t WHERE id >= $1`, 1); err != nil || n != 2 {
 		t.Fatalf("count: %d, %v", n, err)
 	}
-	if err := tx.Get(&n, `SELECT count(*) FROM t`); err != nil || n != 2 {
+	if err := tx.Get(&n, `SELECT count(*) FROM t WHERE id <= $1`, 2); err != nil || n != 2 {
+		t.Fatalf("count: %d, %v", n, err)
+	}
+	if err := tx.Get(&n, pgdb.Prepared+`SELECT count(*) FROM t`); err != nil || n != 2 {
 		t.Fatalf("count: %d, %v", n, err)
 	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
 	got := prepared(t, db)
-	want := []string{`SELECT name FROM t WHERE id = $1`, `UPDATE t SET name = name WHERE id = $1`, `SELECT count(*) FROM t WHERE id >= $1`}
+	want := []string{pgdb.Prepared + `SELECT name FROM t WHERE id = $1`, pgdb.Prepared + `UPDATE t SET name = name WHERE id = $1`,
+		pgdb.Prepared + `SELECT count(*) FROM t WHERE id >= $1`}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("prepared statements:\n got %q\nwant %q", got, want)
 	}
@@ -80,12 +84,12 @@ func TestStatementsBounded(t *testing.T) {
 	db := oneConn(t)
 	for i := range 200 {
 		var n int
-		if err := db.Get(&n, fmt.Sprintf(`SELECT $1::int + %d`, i), 1); err != nil || n != 1+i {
+		if err := db.Get(&n, fmt.Sprintf(pgdb.Prepared+`SELECT $1::int + %d`, i), 1); err != nil || n != 1+i {
 			t.Fatalf("statement %d: %d, %v", i, n, err)
 		}
 	}
 	// pg_prepared_statements' own query has no parameters: not counted.
-	if got := prepared(t, db); len(got) != 128 || got[127] != `SELECT $1::int + 199` {
+	if got := prepared(t, db); len(got) != 128 || got[127] != pgdb.Prepared+`SELECT $1::int + 199` {
 		t.Fatalf("%d statements kept, the newest %q; want the 128 most recent", len(got), got[len(got)-1])
 	}
 }
@@ -97,7 +101,7 @@ func TestStatementAfterSchemaChange(t *testing.T) {
 	db := oneConn(t)
 	db.MustExec(`CREATE TABLE t (id int PRIMARY KEY)`)
 	db.MustExec(`INSERT INTO t VALUES (1)`)
-	const q = `SELECT * FROM t WHERE id = $1`
+	const q = pgdb.Prepared + `SELECT * FROM t WHERE id = $1`
 	if _, err := db.Exec(q, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +130,7 @@ func TestStatementAfterSchemaChange(t *testing.T) {
 // again.
 func TestStatementGoneFromServer(t *testing.T) {
 	db := oneConn(t)
-	const q = `SELECT $1::int + 1`
+	const q = pgdb.Prepared + `SELECT $1::int + 1`
 	var n int
 	if err := db.Get(&n, q, 1); err != nil || n != 2 {
 		t.Fatalf("first run: %d, %v", n, err)
