@@ -262,18 +262,11 @@ func TestPublicationSubject(t *testing.T) {
 	}
 }
 
-// BenchmarkRenderInvoices renders "Mes factures" with 16 invoices, the
-// seeded families' median (BENCHMARKS.md: about a third of the page's
+// BenchmarkRenderInvoices renders "Mes factures" with 16 invoices, about
+// the seeded families' average (BENCHMARKS.md: about a third of the page's
 // server CPU; each row costs some 18 µs in html/template's escapers).
 func BenchmarkRenderInvoices(b *testing.B) {
-	st, err := loadStatic()
-	if err != nil {
-		b.Fatal(err)
-	}
-	v, err := loadViews(st)
-	if err != nil {
-		b.Fatal(err)
-	}
+	v := testViews(b)
 	view := invoicesView{Page: Page{Title: "Mes factures", Tenant: &tenant.Tenant{Name: "Ville-sur-Loire"}, CSRF: "jeton", Account: "parent@exemple.fr"}}
 	for i := range 16 {
 		view.Invoices = append(view.Invoices, invoiceRow{ID: int64(1000 + i), Reference: "RS-2026-000123", Family: "Dupont",

@@ -197,16 +197,22 @@ func TestSecurityHeaders_HTTPS(t *testing.T) {
 		header: map[string]string{"Strict-Transport-Security": "max-age=", "Content-Security-Policy": "frame-ancestors 'none'"}}.run(t, &srv)
 }
 
-func TestTemplates_AllParse(t *testing.T) {
+// testViews parses the embedded templates as the server does.
+func testViews(tb testing.TB) *views {
+	tb.Helper()
 	st, err := loadStatic()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	v, err := loadViews(st)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	if len(v.pages) == 0 {
+	return v
+}
+
+func TestTemplates_AllParse(t *testing.T) {
+	if v := testViews(t); len(v.pages) == 0 {
 		t.Fatal("no page templates")
 	}
 }
