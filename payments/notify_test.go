@@ -14,7 +14,7 @@ func TestService_Notify(t *testing.T) {
 	t.Parallel()
 	e := sharedEnv(t)
 	tn := e.commune(t, "notify")
-	invs := e.invoices(t, tn, repeat("15;2,50", 4)...)
+	invs := e.invoices(t, tn, repeat("15;2,50", 6)...)
 
 	// DGFiP's notifier sends the same notification ten times at once.
 	t.Run("TenDuplicates", func(t *testing.T) {
@@ -88,6 +88,34 @@ func TestService_Notify(t *testing.T) {
 			t.Fatalf("received %v: the late notification is not recorded", got)
 		}
 	})
+
+	// The notification is logged with the lookup's answer: a failed lookup,
+	// or one DGFiP does not answer in time, still leaves both in the
+	// attempt's log.
+	for i, r := range []rule{{fault: "tech"}, {hang: true}} {
+		t.Run(fmt.Sprintf("DGFiPDown/hang=%v", r.hang), func(t *testing.T) {
+			t.Parallel()
+			inv := invs[4+i]
+			idOp, a := e.start(t, tn, inv.ID)
+			e.complete(t, idOp, "P")
+			e.gate.set(idOp, r)
+			defer e.gate.clear(idOp)
+			if err := e.svc.Notify(ctx(), idOp); err != nil {
+				t.Fatalf("Notify with DGFiP down: %v", err)
+			}
+			got := e.attempt(t, tn, a.ID)
+			if got.Status != payments.Pending || got.Lookups != 1 {
+				t.Fatalf("%s, %d lookups; want pending, looked up once", got.Status, got.Lookups)
+			}
+			if log := e.received(t, tn, a.ID); !slices.Equal(log, []string{"notification", "notification-lookup"}) {
+				t.Fatalf("received %v, want the notification then its failed lookup", log)
+			}
+			if len(e.reconcileJobs(t, tn, a.ID)) == 0 {
+				t.Fatal("no reconciliation will look again")
+			}
+			e.unpaid(t, tn, inv.ID)
+		})
+	}
 
 	t.Run("UnknownOperation", func(t *testing.T) {
 		t.Parallel()

@@ -8,6 +8,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/regie/regie/payments/payfip"
 	"github.com/regie/regie/tenant"
 )
 
@@ -91,7 +92,7 @@ func (w *ReconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs
 	if err != nil {
 		return err
 	}
-	a, v, err := w.S.look(ctx, a, "reconciliation")
+	a, v, err := w.S.look(ctx, a, payfip.Timeout, "reconciliation", nil)
 	switch {
 	case err != nil:
 		return err

@@ -164,10 +164,12 @@ func (s *Service) fail(ctx context.Context, tid tenant.ID, id int64, cause error
 	tenant.Logger(ctx, s.Log).Warn("payment not started", "attempt", id, "err", cause)
 }
 
-// look asks DGFiP about attempt a, as its caller has just read it, and
-// applies the answer. source says who asked (the payer's return, a
-// notification, the reconciliation).
-func (s *Service) look(ctx context.Context, a Attempt, source string) (Attempt, verdict, error) {
+// look asks DGFiP about attempt a, as its caller has just read it, waiting
+// at most wait for the answer, and applies the answer. source says who asked
+// (the payer's return, a notification, the reconciliation); earlier are
+// notes received before the lookup, logged in the same statement as its
+// answer.
+func (s *Service) look(ctx context.Context, a Attempt, wait time.Duration, source string, earlier []note) (Attempt, verdict, error) {
 	tid, id := a.TenantID, a.ID
 	if a.Status.Final() || a.Protocol != tenant.ProtocolPayFiP {
 		return a, verdict{status: a.Status}, nil
@@ -194,7 +196,7 @@ func (s *Service) look(ctx context.Context, a Attempt, source string) (Attempt, 
 		a.Status = Failed
 		return a, verdict{status: Failed}, err
 	}
-	cctx, cancel := context.WithTimeout(ctx, payfip.Timeout)
+	cctx, cancel := context.WithTimeout(ctx, wait)
 	d, lookErr := s.PayFiP.PaymentDetails(cctx, *a.IDOp)
 	cancel()
 	v := judge(d, lookErr, now.Sub(a.CreatedAt))
@@ -205,7 +207,7 @@ func (s *Service) look(ctx context.Context, a Attempt, source string) (Attempt, 
 	}
 	var st settled
 	err := tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
-		locked, err := record(ctx, tx, tid, id, source, fields, 1, now)
+		locked, err := record(ctx, tx, tid, id, append(earlier, note{At: now, Source: source, Fields: fields}), 1, now)
 		if err != nil {
 			return err
 		}
@@ -245,7 +247,7 @@ func (s *Service) Return(ctx context.Context, t tenant.Tenant, idOp string) (Att
 	if err != nil {
 		return a, err
 	}
-	a, v, err := s.look(ctx, a, "retour")
+	a, v, err := s.look(ctx, a, payfip.Timeout, "retour", nil)
 	if err != nil {
 		return a, err
 	}
@@ -274,21 +276,22 @@ func (s *Service) Return(ctx context.Context, t tenant.Tenant, idOp string) (Att
 // or the attempt is not final yet, the reconciliation job looks again. An
 // unknown operation gives ErrNotFound.
 func (s *Service) Notify(ctx context.Context, idOp string) error {
-	tid, id, err := ownerFindAttemptByIDOp(ctx, s.DB, idOp)
+	a, err := ownerAttemptByIDOp(ctx, s.DB, idOp)
 	if err != nil {
 		return err
 	}
-	var a Attempt
-	err = tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
-		a, err = record(ctx, tx, tid, id, "notification", map[string]string{"idop": idOp}, 0, s.now())
-		return err
-	})
-	if err != nil || a.Status.Final() { // a final one: a duplicate, kept in the log only
-		return err
+	tid, id := a.TenantID, a.ID
+	notified := []note{{At: s.now(), Source: "notification", Fields: map[string]string{"idop": idOp}}}
+	if a.Status.Final() { // a duplicate: kept in the log only
+		return tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
+			_, err := record(ctx, tx, tid, id, notified, 0, s.now())
+			return err
+		})
 	}
-	lctx, cancel := context.WithTimeout(ctx, notifyLookup)
-	a, _, err = s.look(lctx, a, "notification-lookup")
-	cancel()
+	// the notification is logged with the lookup's answer, in one
+	// statement; should this process die meanwhile, the reconciliation
+	// still looks the pending attempt up
+	a, _, err = s.look(ctx, a, notifyLookup, "notification-lookup", notified)
 	if err == nil && a.Status.Final() {
 		return nil
 	}
@@ -307,14 +310,12 @@ func (s *Service) Notify(ctx context.Context, idOp string) error {
 // notifyLookup bounds the lookup a notification makes before it answers.
 const notifyLookup = 3 * time.Second
 
-// ownerFindAttemptByIDOp finds which commune an operation belongs to.
-// Owner-level on purpose: DGFiP's callbacks reach one platform host, before
-// any commune is known; the operation id, random and global, says which.
-func ownerFindAttemptByIDOp(ctx context.Context, db *sqlx.DB, idOp string) (tenant.ID, int64, error) {
-	var row struct {
-		TenantID tenant.ID `db:"tenant_id"`
-		ID       int64     `db:"id"`
-	}
-	err := db.GetContext(ctx, &row, pgdb.Prepared+`SELECT tenant_id, id FROM payment_attempts WHERE idop = $1`, idOp)
-	return row.TenantID, row.ID, mapErr(err)
+// ownerAttemptByIDOp returns the attempt of an operation, whichever
+// commune's. Owner-level on purpose: DGFiP's callbacks reach one platform
+// host, before any commune is known; the operation id, random and global,
+// says which.
+func ownerAttemptByIDOp(ctx context.Context, db *sqlx.DB, idOp string) (Attempt, error) {
+	var a Attempt
+	err := db.GetContext(ctx, &a, pgdb.Prepared+`SELECT `+attemptColumns+` FROM payment_attempts WHERE idop = $1`, idOp)
+	return a, mapErr(err)
 }

@@ -78,21 +78,28 @@ func InProgress(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, invoiceID
 	return out, nil
 }
 
-// record appends what was received about an attempt (a lookup's answer, a
-// TIPI post, a notification) to its log and adds lookups (1 for a lookup's
-// answer, else 0) to its count of lookups; the attempt stays locked until
-// the transaction ends, so that a notification, the payer's return and the
-// reconciliation settle it one at a time. It returns the attempt as
-// recorded.
-func record(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64, source string, fields map[string]string, lookups int, now time.Time) (Attempt, error) {
-	entry, err := json.Marshal([]map[string]any{{"at": now, "source": source, "fields": fields}})
+// note is one thing received about an attempt (a lookup's answer, a TIPI
+// post, a notification), as the attempt's log keeps it.
+type note struct {
+	At     time.Time         `json:"at"`
+	Source string            `json:"source"`
+	Fields map[string]string `json:"fields"`
+}
+
+// record appends notes to an attempt's log and adds lookups (1 for a
+// lookup's answer, else 0) to its count of lookups; the attempt stays
+// locked until the transaction ends, so that a notification, the payer's
+// return and the reconciliation settle it one at a time. It returns the
+// attempt as recorded.
+func record(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64, notes []note, lookups int, now time.Time) (Attempt, error) {
+	entries, err := json.Marshal(notes)
 	if err != nil {
 		return Attempt{}, err
 	}
 	const upd = pgdb.Prepared + `UPDATE payment_attempts SET received = received || $3::jsonb, lookups = lookups + $4, updated_at = $5
 		WHERE tenant_id = $1 AND id = $2 RETURNING ` + attemptColumns
 	var a Attempt
-	err = sqlx.GetContext(ctx, q, &a, upd, tid, id, string(entry), lookups, now)
+	err = sqlx.GetContext(ctx, q, &a, upd, tid, id, string(entries), lookups, now)
 	return a, mapErr(err)
 }
 

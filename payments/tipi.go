@@ -141,7 +141,7 @@ func (s *Service) TIPIResult(ctx context.Context, fields map[string]string) (Att
 	var a Attempt
 	var done settled
 	err = tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
-		locked, err := record(ctx, tx, tid, id, "tipi", fields, 0, now)
+		locked, err := record(ctx, tx, tid, id, []note{{At: now, Source: "tipi", Fields: fields}}, 0, now)
 		if err != nil {
 			return err
 		}
