@@ -182,12 +182,8 @@ func (s *Service) look(ctx context.Context, a Attempt, wait time.Duration, sourc
 			return a, verdict{status: Created}, nil
 		}
 		var st settled
-		err := tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
-			locked, err := lockAttempt(ctx, tx, tid, id)
-			if err != nil {
-				return err
-			}
-			st, err = settle(ctx, tx, s.Jobs, locked, outcome{status: Failed}, now)
+		err := tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) (err error) {
+			st, err = settle(ctx, tx, s.Jobs, a, outcome{status: Failed}, now)
 			return err
 		})
 		if err == nil {
@@ -205,24 +201,26 @@ func (s *Service) look(ctx context.Context, a Attempt, wait time.Duration, sourc
 	if lookErr != nil {
 		fields = map[string]string{"error": lookErr.Error()}
 	}
+	notes := append(earlier, note{At: now, Source: source, Fields: fields})
 	var st settled
 	err := tenant.WithTx(ctx, s.DB, tid, func(tx *sqlx.Tx) error {
-		locked, err := record(ctx, tx, tid, id, append(earlier, note{At: now, Source: source, Fields: fields}), 1, now)
-		if err != nil {
-			return err
+		if !v.retry && v.status.Final() {
+			// one UPDATE logs the answer and settles the attempt
+			o := outcome{status: v.status, resultrans: d.Resultrans, numauto: d.Numauto, transactionAt: d.TransactionTime(), amount: d.Montant,
+				notes: notes, lookups: 1}
+			var err error
+			if st, err = settle(ctx, tx, s.Jobs, a, o, now); err != nil {
+				return err
+			}
+			if st.attempt != nil {
+				a = *st.attempt
+				return nil
+			}
+			// final meanwhile (a duplicate, another lookup): logged only
 		}
-		a = locked
-		if v.retry || !v.status.Final() {
-			return nil
-		}
-		o := outcome{status: v.status, resultrans: d.Resultrans, numauto: d.Numauto, transactionAt: d.TransactionTime(), amount: d.Montant}
-		if st, err = settle(ctx, tx, s.Jobs, locked, o, now); err != nil {
-			return err
-		}
-		if st.attempt != nil {
-			a = *st.attempt
-		}
-		return nil
+		var err error
+		a, err = record(ctx, tx, tid, id, notes, 1, now)
+		return err
 	})
 	if err == nil {
 		st.count()

@@ -33,11 +33,18 @@ type outcome struct {
 	numauto       string
 	transactionAt time.Time
 	amount        int64 // what DGFiP says was taken
+
+	// logged by the same statement: what was received (nil for nothing)
+	// and the lookups to count (1 for a lookup's answer)
+	notes   []note
+	lookups int
 }
 
-// settle applies a final outcome to an attempt locked in tx. A final
-// attempt is left alone (a duplicate notification, a second lookup): so an
-// attempt settles once. A paid attempt records the money and, when its
+// settle applies a final outcome to attempt a, as read in tx or before it
+// (only its status may have changed since: the UPDATE that settles it
+// locks it and checks its status). A final attempt is left alone (a
+// duplicate notification, a second lookup), its outcome not logged either:
+// so an attempt settles once. A paid attempt records the money and, when its
 // amount is the attempt's, marks the invoice paid, or, when the invoice was
 // already paid or cancelled meanwhile, records an overpayment to refund. A
 // different amount is recorded and flagged, never applied. It returns the
@@ -51,11 +58,15 @@ func settle(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], a Att
 	if !o.transactionAt.IsZero() {
 		txAt = &o.transactionAt
 	}
+	notes, err := notesJSON(o.notes)
+	if err != nil {
+		return settled{}, err
+	}
 	const upd = pgdb.Prepared + `UPDATE payment_attempts SET status = $3, resultrans = $4, numauto = $5, transaction_at = $6,
-			amount_mismatch = $7, settled_at = $8, updated_at = $8
+			amount_mismatch = $7, settled_at = $8, updated_at = $8, received = received || $9::jsonb, lookups = lookups + $10
 		WHERE tenant_id = $1 AND id = $2 AND status IN ('created', 'pending') RETURNING ` + attemptColumns
 	var after Attempt
-	err := sqlx.GetContext(ctx, tx, &after, upd, a.TenantID, a.ID, o.status, o.resultrans, o.numauto, txAt, mismatch, now)
+	err = sqlx.GetContext(ctx, tx, &after, upd, a.TenantID, a.ID, o.status, o.resultrans, o.numauto, txAt, mismatch, now, notes, o.lookups)
 	if errors.Is(err, sql.ErrNoRows) {
 		return settled{}, nil
 	}

@@ -41,16 +41,6 @@ func AttemptByIDOp(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, idOp s
 	return a, mapErr(err)
 }
 
-// lockAttempt returns an attempt and locks it until the transaction ends,
-// so that a notification, the payer's return and the reconciliation settle
-// it one at a time.
-func lockAttempt(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64) (Attempt, error) {
-	const sel = pgdb.Prepared + `SELECT ` + attemptColumns + ` FROM payment_attempts WHERE tenant_id = $1 AND id = $2 FOR UPDATE`
-	var a Attempt
-	err := sqlx.GetContext(ctx, q, &a, sel, tid, id)
-	return a, mapErr(err)
-}
-
 // InvoiceAttempts returns the attempts of an invoice, newest first.
 func InvoiceAttempts(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, invoiceID int64) ([]Attempt, error) {
 	const sel = `SELECT ` + attemptColumns + ` FROM payment_attempts WHERE tenant_id = $1 AND invoice_id = $2
@@ -92,15 +82,24 @@ type note struct {
 // return and the reconciliation settle it one at a time. It returns the
 // attempt as recorded.
 func record(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64, notes []note, lookups int, now time.Time) (Attempt, error) {
-	entries, err := json.Marshal(notes)
+	entries, err := notesJSON(notes)
 	if err != nil {
 		return Attempt{}, err
 	}
 	const upd = pgdb.Prepared + `UPDATE payment_attempts SET received = received || $3::jsonb, lookups = lookups + $4, updated_at = $5
 		WHERE tenant_id = $1 AND id = $2 RETURNING ` + attemptColumns
 	var a Attempt
-	err = sqlx.GetContext(ctx, q, &a, upd, tid, id, string(entries), lookups, now)
+	err = sqlx.GetContext(ctx, q, &a, upd, tid, id, entries, lookups, now)
 	return a, mapErr(err)
+}
+
+// notesJSON encodes notes as a JSON array to append to an attempt's log.
+func notesJSON(notes []note) (string, error) {
+	if len(notes) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(notes)
+	return string(b), err
 }
 
 // Payment is money received for an invoice.
