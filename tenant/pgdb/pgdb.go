@@ -18,6 +18,12 @@
 // largest seeded commune took 2.1 s with the generic plan, 36 ms with its
 // own).
 //
+// River's own statements are left unmarked (it reads jobs with queries
+// whose plan depends on the queue), but for its insert, an INSERT from
+// arrays: planning it was a fifth of a settlement's database work (the
+// settlement benchmark: 798-1,026/s with it planned on every call,
+// 1,270-1,353/s prepared).
+//
 // Behind pgbouncer in transaction mode, named statements need pgbouncer 1.21
 // or later with max_prepared_statements set (deploy/README.md); a statement
 // the server no longer knows is prepared again on its next use.
@@ -43,6 +49,16 @@ import (
 // Prepared starts the text of a statement that connections keep prepared
 // (see the package's documentation for which).
 const Prepared = "/* prepared */ "
+
+// riverInsert starts the text of River's statement that inserts jobs: the
+// one River statement every settlement and publication runs, an INSERT whose
+// plan does not depend on its values.
+const riverInsert = "-- name: JobInsertFastMany :many"
+
+// keep says whether connections keep query prepared.
+func keep(query string) bool {
+	return strings.HasPrefix(query, Prepared) || strings.HasPrefix(query, riverInsert)
+}
 
 // perConn bounds the statements a connection keeps prepared (the least
 // recently used is closed first).
@@ -111,7 +127,7 @@ type conn struct {
 }
 
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	if len(args) == 0 || !strings.HasPrefix(query, Prepared) {
+	if len(args) == 0 || !keep(query) {
 		return c.pqConn.QueryContext(ctx, query, args)
 	}
 	st, err := c.prepared(ctx, query)
@@ -124,7 +140,7 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 }
 
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	if len(args) == 0 || !strings.HasPrefix(query, Prepared) {
+	if len(args) == 0 || !keep(query) {
 		return c.pqConn.ExecContext(ctx, query, args)
 	}
 	st, err := c.prepared(ctx, query)

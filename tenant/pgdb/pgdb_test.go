@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 
 	"github.com/regie/regie/migrations/dbtest"
 	"github.com/regie/regie/tenant/pgdb"
@@ -145,5 +148,38 @@ func TestStatementGoneFromServer(t *testing.T) {
 	}
 	if got := prepared(t, db); len(got) != 1 {
 		t.Fatalf("prepared statements %q, want the new one only", got)
+	}
+}
+
+type probeArgs struct{}
+
+func (probeArgs) Kind() string { return "pgdb.probe" }
+
+// River's insert, which every settlement and publication runs, is kept
+// prepared too: a River upgrade that renames it fails here rather than
+// silently planning it again on every call.
+func TestRiverInsertPrepared(t *testing.T) {
+	db, err := pgdb.Open(dbtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	jobs, err := river.NewClient(riverdatabasesql.New(db.DB), &river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := jobs.Insert(context.Background(), probeArgs{}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	if err := db.Get(&n, `SELECT count(*) FROM river_job WHERE kind = 'pgdb.probe'`); err != nil || n != 3 {
+		t.Fatalf("%d jobs, %v; want 3", n, err)
+	}
+	got := prepared(t, db)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "-- name: JobInsertFastMany") {
+		t.Fatalf("prepared statements %q, want River's insert only", got)
 	}
 }
