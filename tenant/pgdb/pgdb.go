@@ -20,9 +20,9 @@
 //
 // River's own statements are left unmarked (it reads jobs with queries
 // whose plan depends on the queue), but for its insert, an INSERT from
-// arrays: planning it was a fifth of a settlement's database work (the
-// settlement benchmark: 798-1,026/s with it planned on every call,
-// 1,270-1,353/s prepared).
+// arrays, which every settlement and publication runs (the settlement
+// benchmark: 798-1,026/s with it planned on every call, 1,270-1,353/s
+// prepared).
 //
 // Behind pgbouncer in transaction mode, named statements need pgbouncer 1.21
 // or later with max_prepared_statements set (deploy/README.md); a statement
