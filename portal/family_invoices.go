@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
+	"html/template"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -65,6 +68,44 @@ type invoicesView struct {
 	Invoices     []invoiceRow
 	ManyFamilies bool
 	Families     []billing.Family
+}
+
+// Rows writes the rows of "Mes factures", with a Famille cell when the
+// list mixes families. They are written here rather than in the page's
+// template: a family's list holds up to a year of invoices, and
+// html/template, calling its escapers through reflection for each of a
+// row's eight fields, took a third of the page's server CPU at the maximum
+// load (BENCHMARKS.md). html.EscapeString escapes what text and quoted
+// attribute values both need; the status class comes from statusClass.
+func (v invoicesView) Rows() template.HTML {
+	var b strings.Builder
+	b.Grow(400 * len(v.Invoices))
+	for _, r := range v.Invoices {
+		b.WriteString("\n    <tr>\n      <td data-label=\"Période\">")
+		b.WriteString(html.EscapeString(r.Period))
+		b.WriteString(`<br><span class="help">`)
+		b.WriteString(html.EscapeString(r.Series))
+		b.WriteString("</span></td>\n      <td data-label=\"Référence\"><a href=\"/factures/")
+		b.WriteString(strconv.FormatInt(r.ID, 10))
+		b.WriteString(`">`)
+		b.WriteString(html.EscapeString(r.Reference))
+		b.WriteString("</a></td>")
+		if v.ManyFamilies {
+			b.WriteString(`<td data-label="Famille">`)
+			b.WriteString(html.EscapeString(r.Family))
+			b.WriteString("</td>")
+		}
+		b.WriteString("\n      <td data-label=\"Montant\" class=\"num\">")
+		b.WriteString(html.EscapeString(r.Amount))
+		b.WriteString("</td>\n      <td data-label=\"Échéance\">")
+		b.WriteString(html.EscapeString(r.DueDate))
+		b.WriteString("</td>\n      <td data-label=\"État\"><span class=\"status ")
+		b.WriteString(html.EscapeString(r.StatusClass))
+		b.WriteString(`">`)
+		b.WriteString(html.EscapeString(string(r.Status)))
+		b.WriteString("</span></td>\n    </tr>")
+	}
+	return template.HTML(b.String())
 }
 
 // invoicesPage lists the invoices of every family that lists the account's
