@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -42,10 +43,10 @@ func TestInvoiceIsolation(t *testing.T) {
 				if ls, err := billing.InvoiceLines(ctx, tx, tc.tid, published.ID); err != nil || len(ls) != 0 {
 					t.Errorf("InvoiceLines(A's invoice) = %+v, %v; want none", ls, err)
 				}
-				if invs, err := billing.AccountInvoices(ctx, tx, tc.tid, parent); err != nil || len(invs) != 0 {
+				if invs, err := billing.AccountInvoices(ctx, tx, tc.tid, parent, time.Time{}); err != nil || len(invs) != 0 {
 					t.Errorf("AccountInvoices(A's address) = %+v, %v; want none", invs, err)
 				}
-				ai, err := billing.AccountInvoiceByID(ctx, tx, tc.tid, parent, published.ID)
+				ai, err := billing.AccountInvoiceByID(ctx, tx, tc.tid, parent, published.ID, time.Time{})
 				mustNotFound(t, "AccountInvoiceByID(A's invoice)", ai, err)
 				s, err := billing.SeriesByCode(ctx, tx, tc.tid, "ACL")
 				mustNotFound(t, "SeriesByCode(A's ACL)", s, err)

@@ -45,6 +45,9 @@ type AccountInvoice struct {
 	Invoice
 	FamilyName  string `db:"family_name"`
 	SeriesLabel string `db:"series_label"`
+	// Paying: published, with an online payment that may still complete
+	// (the families read "Paiement en cours")
+	Paying bool `db:"paying"`
 }
 
 // accountInvoiceFrom finds the invoices of every family that lists address $2
@@ -57,30 +60,40 @@ const accountInvoiceFrom = `
 	JOIN series s ON s.tenant_id = i.tenant_id AND s.id = i.series_id
 	WHERE e.tenant_id = $1 AND e.email = $2 AND i.status <> 'draft'`
 
+// accountInvoicePaying is AccountInvoice.Paying, for attempts created
+// after $3: the rule of payments.Attempt.MayStillComplete, read with the
+// invoices rather than by a query of its own (a round trip less on the
+// families' most requested pages).
+const accountInvoicePaying = `, i.status = 'published' AND EXISTS (SELECT 1 FROM payment_attempts a
+		WHERE a.tenant_id = i.tenant_id AND a.invoice_id = i.id AND a.status IN ('created', 'pending')
+		  AND a.created_at > $3 AND NOT a.returned_cancelled) AS paying`
+
 // AccountInvoices returns the published, paid and cancelled invoices of
 // every family that lists the address, newest period first: "Mes factures",
 // in one query. Each carries only what the list shows (the families' most
 // requested page: every column read costs its decoding): its commune, id,
 // family, series, period, reference, dates, amount, status, test payment and
-// cancellation reason, with the family and series names.
-func AccountInvoices(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, email string) ([]AccountInvoice, error) {
+// cancellation reason, with the family and series names, and whether an
+// online payment started after payingSince may still complete.
+func AccountInvoices(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, email string, payingSince time.Time) ([]AccountInvoice, error) {
 	const sel = pgdb.Prepared + `SELECT i.tenant_id, i.id, i.family_id, i.series_id, i.period, i.reference, i.issue_date, i.due_date,
 		i.total_cents, i.status, i.paid_test, i.cancel_reason, f.name AS family_name, s.label AS series_label` +
-		accountInvoiceFrom + ` ORDER BY i.period DESC, i.id DESC`
+		accountInvoicePaying + accountInvoiceFrom + ` ORDER BY i.period DESC, i.id DESC`
 	var out []AccountInvoice
-	err := sqlx.SelectContext(ctx, q, &out, sel, tid, email)
+	err := sqlx.SelectContext(ctx, q, &out, sel, tid, email, payingSince)
 	return out, err
 }
 
 // AccountInvoiceByID returns one invoice when a family of the address owns
-// it, else ErrNotFound (whoever owns it, in this commune or another).
-func AccountInvoiceByID(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, email string, id int64) (AccountInvoice, error) {
+// it, else ErrNotFound (whoever owns it, in this commune or another); Paying
+// as AccountInvoices says.
+func AccountInvoiceByID(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, email string, id int64, payingSince time.Time) (AccountInvoice, error) {
 	var out AccountInvoice
 	const sel = pgdb.Prepared + `SELECT i.tenant_id, i.id, i.family_id, i.series_id, i.batch_id, i.period, i.number, i.reference,
 		i.refdet, i.own_reference, i.issue_date, i.due_date, i.total_cents, i.status, i.content_hash, i.pdf_key, i.paid_at,
 		i.paid_test, i.cancel_reason, i.cancelled_at, i.published_at, i.created_at, i.updated_at,
-		f.name AS family_name, s.label AS series_label` + accountInvoiceFrom + ` AND i.id = $3`
-	err := sqlx.GetContext(ctx, q, &out, sel, tid, email, id)
+		f.name AS family_name, s.label AS series_label` + accountInvoicePaying + accountInvoiceFrom + ` AND i.id = $4`
+	err := sqlx.GetContext(ctx, q, &out, sel, tid, email, payingSince, id)
 	return out, mapErr(err)
 }
 

@@ -147,7 +147,7 @@ func TestAccountInvoices(t *testing.T) {
 	}
 	f.inTx(t, func(tx *sqlx.Tx) error {
 		t.Run("TwoFamilies", func(t *testing.T) {
-			got, err := billing.AccountInvoices(ctx, tx, f.tid, parent)
+			got, err := billing.AccountInvoices(ctx, tx, f.tid, parent, time.Time{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -165,13 +165,13 @@ func TestAccountInvoices(t *testing.T) {
 			}
 		})
 		t.Run("OneFamily", func(t *testing.T) {
-			got, err := billing.AccountInvoices(ctx, tx, f.tid, "dupont@exemple.fr")
+			got, err := billing.AccountInvoices(ctx, tx, f.tid, "dupont@exemple.fr", time.Time{})
 			if want := []int64{f.dupontOct.ID, f.dupontSep.ID}; err != nil || !slices.Equal(ids(got), want) {
 				t.Errorf("AccountInvoices(dupont@) = %v, %v; want %v", ids(got), err, want)
 			}
 		})
 		t.Run("None", func(t *testing.T) {
-			got, err := billing.AccountInvoices(ctx, tx, f.tid, "inconnu@exemple.fr")
+			got, err := billing.AccountInvoices(ctx, tx, f.tid, "inconnu@exemple.fr", time.Time{})
 			if err != nil || len(got) != 0 {
 				t.Errorf("AccountInvoices(inconnu@) = %v, %v; want none", ids(got), err)
 			}
@@ -182,7 +182,7 @@ func TestAccountInvoices(t *testing.T) {
 	t.Run("ByID", func(t *testing.T) {
 		otherInv := other.invoiceOf(t, "F1", other.rs, "2026-10")
 		f.inTx(t, func(tx *sqlx.Tx) error {
-			got, err := billing.AccountInvoiceByID(ctx, tx, f.tid, parent, f.martinGA.ID)
+			got, err := billing.AccountInvoiceByID(ctx, tx, f.tid, parent, f.martinGA.ID, time.Time{})
 			if err != nil || got.ID != f.martinGA.ID || got.FamilyName != "Martin" || got.SeriesLabel != "Garderie" || got.Ref() != "GA202610-0001" {
 				t.Errorf("AccountInvoiceByID(parent@, Martin GA) = %+v, %v", got, err)
 			}
@@ -197,7 +197,7 @@ func TestAccountInvoices(t *testing.T) {
 				{"AnotherCommune", parent, otherInv.ID},
 				{"Unknown", parent, f.dupontOct.ID + 1_000_000},
 			} {
-				got, err := billing.AccountInvoiceByID(ctx, tx, f.tid, tc.email, tc.id)
+				got, err := billing.AccountInvoiceByID(ctx, tx, f.tid, tc.email, tc.id, time.Time{})
 				mustNotFound(t, tc.name, got, err)
 			}
 			return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/regie/regie/billing"
 	"github.com/regie/regie/payments"
 	"github.com/regie/regie/payments/payfip"
 	"github.com/regie/regie/tenant"
@@ -249,12 +250,17 @@ func TestService_Start_AfterPayerWindow(t *testing.T) {
 	inv := e.invoice(t, tn)
 	_, first := e.start(t, tn, inv.ID)
 	inProgress := func() bool {
-		var got map[int64]bool
-		e.inTx(t, tn.ID, func(tx *sqlx.Tx) (err error) {
-			got, err = payments.InProgress(ctx(), tx, tn.ID, []int64{inv.ID}, e.clk.Now())
+		var got billing.AccountInvoice
+		e.inTx(t, tn.ID, func(tx *sqlx.Tx) error {
+			var email string
+			if err := tx.Get(&email, `SELECT email FROM family_emails WHERE tenant_id = $1 AND family_id = $2`, tn.ID, inv.FamilyID); err != nil {
+				return err
+			}
+			var err error
+			got, err = billing.AccountInvoiceByID(ctx(), tx, tn.ID, email, inv.ID, payments.PayingSince(e.clk.Now()))
 			return err
 		})
-		return got[inv.ID]
+		return got.Paying
 	}
 	e.clk.Advance(payments.PayerWindow - 30*time.Second)
 	if _, err := e.svc.Start(ctx(), tn, inv.ID, payer); !errors.Is(err, payments.ErrInProgress) {

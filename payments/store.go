@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/regie/regie/tenant"
 	"github.com/regie/regie/tenant/pgdb"
@@ -50,23 +49,10 @@ func InvoiceAttempts(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, invo
 	return as, err
 }
 
-// InProgress returns, among invoiceIDs, those with an attempt that may still
-// complete at now: their families read "Paiement en cours". One query for
-// a whole list.
-func InProgress(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, invoiceIDs []int64, now time.Time) (map[int64]bool, error) {
-	const sel = pgdb.Prepared + `SELECT DISTINCT invoice_id FROM payment_attempts
-		WHERE tenant_id = $1 AND invoice_id = ANY($2) AND status IN ('created', 'pending')
-		  AND created_at > $3 AND NOT returned_cancelled`
-	var ids []int64
-	if err := sqlx.SelectContext(ctx, q, &ids, sel, tid, pq.Int64Array(invoiceIDs), now.Add(-PayerWindow)); err != nil {
-		return nil, err
-	}
-	out := make(map[int64]bool, len(ids))
-	for _, id := range ids {
-		out[id] = true
-	}
-	return out, nil
-}
+// PayingSince is the start of the window in which an attempt may still
+// complete at now (PayerWindow): billing.AccountInvoice.Paying counts the
+// attempts created after it.
+func PayingSince(now time.Time) time.Time { return now.Add(-PayerWindow) }
 
 // note is one thing received about an attempt (a lookup's answer, a TIPI
 // post, a notification), as the attempt's log keeps it.

@@ -40,8 +40,8 @@ type invoiceRow struct {
 	PaidOnline  bool   // a receipt exists
 }
 
-func (s *Server) invoiceRow(i billing.AccountInvoice, today time.Time, paying bool) invoiceRow {
-	st := billing.StatusFor(i.Invoice, today, paying)
+func (s *Server) invoiceRow(i billing.AccountInvoice, today time.Time) invoiceRow {
+	st := billing.StatusFor(i.Invoice, today, i.Paying)
 	r := invoiceRow{
 		ID: i.ID, Reference: i.Ref(), Family: i.FamilyName, Series: i.SeriesLabel,
 		Period: billing.PeriodLabel(i.Period), Amount: billing.FormatEuros(i.TotalCents),
@@ -115,26 +115,14 @@ func (s *Server) invoicesPage(c *gin.Context) {
 	sess, _ := familyFrom(c)
 	v := invoicesView{Page: s.page(c, "Mes factures")}
 	var list []billing.AccountInvoice
-	var paying map[int64]bool
 	err := tenant.WithTx(ctx, s.db, sess.TenantID, func(tx *sqlx.Tx) error {
 		var err error
-		if list, err = billing.AccountInvoices(ctx, tx, sess.TenantID, sess.Email); err != nil {
+		if list, err = billing.AccountInvoices(ctx, tx, sess.TenantID, sess.Email, payments.PayingSince(s.now())); err != nil {
 			return err
 		}
 		if len(list) == 0 {
 			v.Families, err = billing.FamiliesByEmail(ctx, tx, sess.TenantID, sess.Email)
-			return err
 		}
-		var unpaid []int64
-		for _, i := range list {
-			if i.Status == billing.Published {
-				unpaid = append(unpaid, i.ID)
-			}
-		}
-		if len(unpaid) == 0 { // everything paid or cancelled: no payment to look for
-			return nil
-		}
-		paying, err = payments.InProgress(ctx, tx, sess.TenantID, unpaid, s.now())
 		return err
 	})
 	if err != nil {
@@ -144,7 +132,7 @@ func (s *Server) invoicesPage(c *gin.Context) {
 	today := billing.Today(s.now())
 	families := map[int64]bool{}
 	for _, i := range list {
-		v.Invoices = append(v.Invoices, s.invoiceRow(i, today, paying[i.ID]))
+		v.Invoices = append(v.Invoices, s.invoiceRow(i, today))
 		families[i.FamilyID] = true
 	}
 	v.ManyFamilies = len(families) > 1
@@ -172,7 +160,7 @@ func (s *Server) accountInvoice(c *gin.Context, fn func(tx *sqlx.Tx, inv billing
 		return errNotFound
 	}
 	return tenant.WithTx(ctx, s.db, sess.TenantID, func(tx *sqlx.Tx) error {
-		inv, err := billing.AccountInvoiceByID(ctx, tx, sess.TenantID, sess.Email, id)
+		inv, err := billing.AccountInvoiceByID(ctx, tx, sess.TenantID, sess.Email, id, payments.PayingSince(s.now()))
 		if errors.Is(err, billing.ErrNotFound) {
 			return errNotFound
 		}
@@ -192,11 +180,7 @@ func (s *Server) invoicePage(c *gin.Context) {
 		if err != nil {
 			return err
 		}
-		paying, err := payments.InProgress(ctx, tx, inv.TenantID, []int64{inv.ID}, s.now())
-		if err != nil {
-			return err
-		}
-		v = invoiceView{Page: s.page(c, "Facture "+inv.Ref()), Invoice: s.invoiceRow(inv, billing.Today(s.now()), paying[inv.ID])}
+		v = invoiceView{Page: s.page(c, "Facture "+inv.Ref()), Invoice: s.invoiceRow(inv, billing.Today(s.now()))}
 		if inv.Status == billing.Paid {
 			_, _, v.Invoice.PaidOnline, err = onlinePayment(ctx, tx, inv.TenantID, inv.ID)
 			if err != nil {

@@ -50,9 +50,8 @@ func (s *Server) tipiData(c *gin.Context) (tipiView, error) {
 			v.NotPayable = np.Reason
 			return nil
 		}
-		busy, err := payments.InProgress(ctx, tx, t.ID, []int64{inv.ID}, s.now())
-		v.InProgress = busy[inv.ID]
-		return err
+		v.InProgress = inv.Paying
+		return nil
 	})
 	return v, err
 }

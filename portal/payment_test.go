@@ -103,6 +103,13 @@ func TestPaymentGuide(t *testing.T) {
 	if !strings.Contains(body, "Un paiement est déjà en cours") {
 		t.Fatal("second click did not say a payment is in progress")
 	}
+	// the pages read the payment in progress with the invoice
+	for path, want := range map[string]string{"/factures": "Paiement en cours", fmt.Sprintf("/factures/%d", id): "Paiement en cours",
+		fmt.Sprintf("/factures/%d/tipi", id): "Un paiement est déjà en cours"} {
+		if _, body := b.get(path); !strings.Contains(body, want) {
+			t.Errorf("%s during the payment lacks %q:\n%s", path, want, body)
+		}
+	}
 
 	back := b.payOnStandIn(t, page, "4242 4242 4242 4242")
 	want := "http://" + b.host + "/paiement/retour?idop="

@@ -11,10 +11,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/regie/regie/billing"
+	"github.com/regie/regie/payments"
 	"github.com/regie/regie/tenant"
 )
 
@@ -45,7 +47,7 @@ func (r *recorder) ExecContext(_ context.Context, q string, _ ...any) (sql.Resul
 // PageQuery is the SELECT of "Mes factures" (billing.AccountInvoices).
 func PageQuery() (string, error) {
 	var r recorder
-	if _, err := billing.AccountInvoices(context.Background(), &r, tenant.ID(1), "x@example.fr"); !errors.Is(err, errRecorded) {
+	if _, err := billing.AccountInvoices(context.Background(), &r, tenant.ID(1), "x@example.fr", time.Time{}); !errors.Is(err, errRecorded) {
 		return "", fmt.Errorf("bench: recording the page's query: %v", err)
 	}
 	return r.query, nil
@@ -56,13 +58,15 @@ func PageQuery() (string, error) {
 // tenant.WithTx and the page send: BEGIN, the role and commune settings
 // (tenant.Enter's statement), the page's SELECT, COMMIT. The address is
 // built in SQL from the family's number ('f' || k || '@bench.example.fr'),
-// the one difference from the page, which sends it as a parameter.
+// and the start of the payer's window from now(): the differences from the
+// page, which sends them as parameters.
 func PgbenchScript(shape Shape, firstTenant int64) (string, error) {
 	q, err := PageQuery()
 	if err != nil {
 		return "", err
 	}
-	q = strings.NewReplacer("$1", ":tid", "$2", "('f' || :k::text || '@bench.example.fr')").Replace(strings.Join(strings.Fields(q), " "))
+	since := fmt.Sprintf("(now() - interval '%d seconds')", int(payments.PayerWindow.Seconds()))
+	q = strings.NewReplacer("$1", ":tid", "$2", "('f' || :k::text || '@bench.example.fr')", "$3", since).Replace(strings.Join(strings.Fields(q), " "))
 	return fmt.Sprintf(`\set r random(1, %d)
 \set k random(1, greatest(1, %d / :r))
 \set tid %d + :r - 1

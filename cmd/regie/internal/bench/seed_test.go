@@ -75,7 +75,7 @@ func TestSeed(t *testing.T) {
 	t.Run("FamiliesSeeTheirOwnInvoices", func(t *testing.T) {
 		second := tenant.ID(res.FirstTenant + 1)
 		err := tenant.WithTx(ctx, db, second, func(tx *sqlx.Tx) error {
-			list, err := billing.AccountInvoices(ctx, tx, second, Email(1))
+			list, err := billing.AccountInvoices(ctx, tx, second, Email(1), time.Now())
 			if err != nil {
 				return err
 			}
