@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -87,8 +88,9 @@ func (s *Server) render(c *gin.Context, status int, name string, data any) {
 		s.renderError(c, fmt.Errorf("portal: no page %q", name))
 		return
 	}
-	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "base", data); err != nil {
+	buf := renderBuffers.Get().(*bytes.Buffer)
+	defer putRenderBuffer(buf)
+	if err := t.ExecuteTemplate(buf, "base", data); err != nil {
 		if name == "error.html" {
 			c.String(http.StatusInternalServerError, "Erreur interne du service. Veuillez réessayer plus tard.")
 			return
@@ -99,6 +101,20 @@ func (s *Server) render(c *gin.Context, status int, name string, data any) {
 	// pages carry personal data and form tokens: never store them
 	c.Header("Cache-Control", "no-store")
 	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
+}
+
+// renderBuffers keeps the pages' buffers from one request to the next:
+// growing a new one to a page's size was the page's largest allocation.
+var renderBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putRenderBuffer gives buf back for another page, unless a very large page
+// (a long staff list) grew it: that one is left to the collector.
+func putRenderBuffer(buf *bytes.Buffer) {
+	if buf.Cap() > 256<<10 {
+		return
+	}
+	buf.Reset()
+	renderBuffers.Put(buf)
 }
 
 // page returns the common page data of a request.

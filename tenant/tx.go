@@ -20,9 +20,10 @@ func WithTx(ctx context.Context, db *sqlx.DB, tid ID, fn func(tx *sqlx.Tx) error
 	if tid <= 0 {
 		return fmt.Errorf("tenant: WithTx without a commune")
 	}
-	tx, err := db.BeginTxx(ctx, nil)
+	enter := &pgdb.Begin{SQL: enterSQL(tid)}
+	tx, err := db.BeginTxx(pgdb.WithBegin(ctx, enter), nil)
 	if err != nil {
-		return fmt.Errorf("tenant: begin: %w", err)
+		return fmt.Errorf("tenant: begin in commune %d: %w", tid, err)
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -33,8 +34,10 @@ func WithTx(ctx context.Context, db *sqlx.DB, tid ID, fn func(tx *sqlx.Tx) error
 			tx.Rollback() //nolint:errcheck // the first error matters
 		}
 	}()
-	if err = Enter(ctx, tx, tid); err != nil {
-		return err
+	if !enter.Sent {
+		if err = Enter(ctx, tx, tid); err != nil {
+			return err
+		}
 	}
 	if err = fn(tx); err != nil {
 		return err
@@ -53,10 +56,16 @@ func Enter(ctx context.Context, tx *sqlx.Tx, tid ID) error {
 	if tid <= 0 {
 		return fmt.Errorf("tenant: no commune to enter")
 	}
-	// One round trip for both settings: SET LOCAL ROLE is the GUC "role".
-	const q = pgdb.Prepared + `SELECT set_config('role', 'regie_app', true), set_config('app.tenant_id', $1, true)`
-	if _, err := tx.ExecContext(ctx, q, strconv.FormatInt(int64(tid), 10)); err != nil {
+	if _, err := tx.ExecContext(ctx, enterSQL(tid)); err != nil {
 		return fmt.Errorf("tenant: enter commune %d: %w", tid, err)
 	}
 	return nil
+}
+
+// enterSQL sets the role and the commune of the rest of a transaction, both
+// in one statement (SET LOCAL ROLE is the GUC "role"). Literal SQL, the
+// commune's id a number: WithTx sends it with the BEGIN (pgdb.WithBegin),
+// in the same round trip.
+func enterSQL(tid ID) string {
+	return "SELECT set_config('role', 'regie_app', true), set_config('app.tenant_id', '" + strconv.FormatInt(int64(tid), 10) + "', true)"
 }

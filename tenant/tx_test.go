@@ -3,6 +3,7 @@ package tenant_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -238,5 +239,61 @@ func mustExecTx(t *testing.T, tx *sqlx.Tx, q string, args ...any) {
 	t.Helper()
 	if _, err := tx.Exec(q, args...); err != nil {
 		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+// WithTx enters the commune on any pool: with the BEGIN on the platform's
+// own (pgdb), by a statement of its own on another.
+func TestWithTx_EntersOnAnyPool(t *testing.T) {
+	ctx := context.Background()
+	a := tenanttest.MustCreate(t, dbtest.DB(t), "enter")
+	plain, err := sqlx.Open("postgres", dbtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	for name, db := range map[string]*sqlx.DB{"pgdb": dbtest.DB(t), "lib/pq": plain} {
+		err := tenant.WithTx(ctx, db, a.ID, func(tx *sqlx.Tx) error {
+			var role, tid string
+			if err := tx.QueryRowxContext(ctx, `SELECT current_user, current_setting('app.tenant_id')`).Scan(&role, &tid); err != nil {
+				return err
+			}
+			if role != "regie_app" || tid != strconv.FormatInt(int64(a.ID), 10) {
+				t.Errorf("%s: role %s, commune %s; want regie_app, %d", name, role, tid, a.ID)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+}
+
+// BenchmarkWithTx: a transaction of one small statement in a commune, on
+// the platform's pool (the commune's settings sent with the BEGIN) and on a
+// plain lib/pq pool (sent by a statement of their own).
+func BenchmarkWithTx(b *testing.B) {
+	ctx := context.Background()
+	a := tenanttest.MustCreate(b, dbtest.DB(b), "bench-tx")
+	plain, err := sqlx.Open("postgres", dbtest.URL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer plain.Close()
+	for _, c := range []struct {
+		name string
+		db   *sqlx.DB
+	}{{"pgdb", dbtest.DB(b)}, {"lib-pq", plain}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				err := tenant.WithTx(ctx, c.db, a.ID, func(tx *sqlx.Tx) error {
+					var n int
+					return tx.GetContext(ctx, &n, `SELECT 1`)
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -60,6 +60,24 @@ func keep(query string) bool {
 	return strings.HasPrefix(query, Prepared) || strings.HasPrefix(query, riverInsert)
 }
 
+// Begin is a statement to send with the BEGIN of a transaction, in the same
+// round trip (see WithBegin).
+type Begin struct {
+	SQL  string // literal SQL, without parameters: it goes as a simple query
+	Sent bool   // set once the BEGIN carried it
+}
+
+type beginKey struct{}
+
+// WithBegin makes the transaction begun with the returned context (default
+// options) send b.SQL with its BEGIN: a round trip less for every
+// transaction that starts with the same statement (a commune's settings).
+// A pool not opened by Open, or other options, begin as usual and leave
+// b.Sent false: the caller then sends b.SQL itself.
+func WithBegin(ctx context.Context, b *Begin) context.Context {
+	return context.WithValue(ctx, beginKey{}, b)
+}
+
 // perConn bounds the statements a connection keeps prepared (the least
 // recently used is closed first).
 const perConn = 128
@@ -150,6 +168,28 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 	res, err := st.ExecContext(ctx, args)
 	c.check(query, err)
 	return res, err
+}
+
+// BeginTx begins a transaction, with the statement of WithBegin in the same
+// simple query ("BEGIN READ WRITE; …", what lib/pq sends for the default
+// options) when the context carries one. lib/pq's connection is its own
+// transaction: it follows the server's transaction status and ends it on
+// Commit or Rollback.
+func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	b, _ := ctx.Value(beginKey{}).(*Begin)
+	tx, ok := c.pqConn.(driver.Tx)
+	if b == nil || !ok || opts != (driver.TxOptions{}) {
+		return c.pqConn.BeginTx(ctx, opts)
+	}
+	if _, err := c.pqConn.ExecContext(ctx, "BEGIN READ WRITE; "+b.SQL, nil); err != nil {
+		// the BEGIN may have gone through: end it, or give the connection up
+		if _, rerr := c.pqConn.ExecContext(context.Background(), "ROLLBACK", nil); rerr != nil {
+			return nil, driver.ErrBadConn
+		}
+		return nil, err
+	}
+	b.Sent = true
+	return tx, nil
 }
 
 // prepared returns the connection's statement for query, preparing it the

@@ -2,6 +2,7 @@ package pgdb_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -182,4 +183,43 @@ func TestRiverInsertPrepared(t *testing.T) {
 	if len(got) != 1 || !strings.HasPrefix(got[0], "-- name: JobInsertFastMany") {
 		t.Fatalf("prepared statements %q, want River's insert only", got)
 	}
+}
+
+// A statement given with WithBegin goes with the BEGIN and is part of the
+// transaction; one that fails leaves no transaction behind; other options
+// leave the statement to the caller.
+func TestWithBegin(t *testing.T) {
+	db := oneConn(t)
+	ctx := context.Background()
+	b := &pgdb.Begin{SQL: `SELECT set_config('app.probe', 'oui', true)`}
+	tx, err := db.BeginTxx(pgdb.WithBegin(ctx, b), nil)
+	if err != nil || !b.Sent {
+		t.Fatalf("begin: %v, sent %v", err, b.Sent)
+	}
+	var v string
+	if err := tx.Get(&v, `SELECT current_setting('app.probe')`); err != nil || v != "oui" {
+		t.Fatalf("inside: %q, %v", v, err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Get(&v, `SELECT coalesce(current_setting('app.probe', true), '')`); err != nil || v != "" {
+		t.Fatalf("after the commit: %q, %v; want the setting gone with its transaction", v, err)
+	}
+
+	bad := &pgdb.Begin{SQL: `SELECT 1/0`}
+	if _, err := db.BeginTxx(pgdb.WithBegin(ctx, bad), nil); err == nil || bad.Sent {
+		t.Fatalf("a failing statement: %v, sent %v; want the error", err, bad.Sent)
+	}
+	var inTx bool
+	if err := db.Get(&inTx, `SELECT now() <> statement_timestamp()`); err != nil || inTx {
+		t.Fatalf("the connection after the failure: in a transaction %v, %v", inTx, err)
+	}
+
+	ro := &pgdb.Begin{SQL: `SELECT set_config('app.probe', 'oui', true)`}
+	tx, err = db.BeginTxx(pgdb.WithBegin(ctx, ro), &sql.TxOptions{ReadOnly: true})
+	if err != nil || ro.Sent {
+		t.Fatalf("read-only begin: %v, sent %v; want it left to the caller", err, ro.Sent)
+	}
+	tx.Rollback()
 }
