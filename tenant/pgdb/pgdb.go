@@ -175,11 +175,18 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 // options) when the context carries one. lib/pq's connection is its own
 // transaction: it follows the server's transaction status and ends it on
 // Commit or Rollback.
+//
+// lib/pq's own BeginTx gets a context that is never cancelled: with another,
+// it keeps a function to stop watching it, and calls it at every later
+// Commit or Rollback of the connection, those of transactions it did not
+// begin too (the second one panicked). Cancelling still works: lib/pq
+// watches each statement's context, and database/sql rolls the transaction
+// back when its context ends.
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	b, _ := ctx.Value(beginKey{}).(*Begin)
 	tx, ok := c.pqConn.(driver.Tx)
 	if b == nil || !ok || opts != (driver.TxOptions{}) {
-		return c.pqConn.BeginTx(ctx, opts)
+		return c.pqConn.BeginTx(context.WithoutCancel(ctx), opts)
 	}
 	if _, err := c.pqConn.ExecContext(ctx, "BEGIN READ WRITE; "+b.SQL, nil); err != nil {
 		// the BEGIN may have gone through: end it, or give the connection up

@@ -223,3 +223,30 @@ func TestWithBegin(t *testing.T) {
 	}
 	tx.Rollback()
 }
+
+// Transactions begun with WithBegin and without, on the same connection,
+// with contexts that can be cancelled: lib/pq must not end the later ones
+// with what it kept of an earlier one (the second WithBegin transaction
+// after another one panicked: "attempt to set nil err").
+func TestWithBeginAfterOtherTransactions(t *testing.T) {
+	db := oneConn(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := range 9 {
+		var opts *sql.TxOptions
+		txCtx := pgdb.WithBegin(ctx, &pgdb.Begin{SQL: `SELECT 1`})
+		if i%3 == 0 {
+			opts = &sql.TxOptions{ReadOnly: true} // begun by lib/pq
+		}
+		tx, err := db.BeginTxx(txCtx, opts)
+		if err != nil {
+			t.Fatalf("transaction %d: %v", i, err)
+		}
+		if _, err := tx.Exec(`SELECT 1`); err != nil {
+			t.Fatalf("transaction %d: %v", i, err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatalf("transaction %d: %v", i, err)
+		}
+	}
+}
