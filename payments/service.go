@@ -186,11 +186,11 @@ func (s *Service) look(ctx context.Context, a Attempt, wait time.Duration, sourc
 			st, err = settle(ctx, tx, s.Jobs, a, outcome{status: Failed}, now)
 			return err
 		})
-		if err == nil {
-			st.count()
+		if err != nil || st.attempt == nil { // started or settled meanwhile: the next look sees it
+			return a, verdict{status: a.Status}, err
 		}
-		a.Status = Failed
-		return a, verdict{status: Failed}, err
+		st.count()
+		return *st.attempt, verdict{status: Failed}, nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, wait)
 	d, lookErr := s.PayFiP.PaymentDetails(cctx, *a.IDOp)

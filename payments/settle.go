@@ -40,11 +40,12 @@ type outcome struct {
 	lookups int
 }
 
-// settle applies a final outcome to attempt a, as read in tx or before it
-// (only its status may have changed since: the UPDATE that settles it
-// locks it and checks its status). A final attempt is left alone (a
-// duplicate notification, a second lookup), its outcome not logged either:
-// so an attempt settles once. A paid attempt records the money and, when its
+// settle applies a final outcome to attempt a, as read in tx or before it:
+// the UPDATE that settles it locks it and checks that it is still open and
+// still has the operation a had (an attempt failed for want of an operation
+// may have got one meanwhile). An attempt final or changed meanwhile is left
+// alone (a duplicate notification, a second lookup), its outcome not
+// logged either: so an attempt settles once. A paid attempt records the money and, when its
 // amount is the attempt's, marks the invoice paid, or, when the invoice was
 // already paid or cancelled meanwhile, records an overpayment to refund. A
 // different amount is recorded and flagged, never applied. It returns the
@@ -64,9 +65,10 @@ func settle(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], a Att
 	}
 	const upd = pgdb.Prepared + `UPDATE payment_attempts SET status = $3, resultrans = $4, numauto = $5, transaction_at = $6,
 			amount_mismatch = $7, settled_at = $8, updated_at = $8, received = received || $9::jsonb, lookups = lookups + $10
-		WHERE tenant_id = $1 AND id = $2 AND status IN ('created', 'pending') RETURNING ` + attemptColumns
+		WHERE tenant_id = $1 AND id = $2 AND status IN ('created', 'pending') AND idop IS NOT DISTINCT FROM $11
+		RETURNING ` + attemptColumns
 	var after Attempt
-	err = sqlx.GetContext(ctx, tx, &after, upd, a.TenantID, a.ID, o.status, o.resultrans, o.numauto, txAt, mismatch, now, notes, o.lookups)
+	err = sqlx.GetContext(ctx, tx, &after, upd, a.TenantID, a.ID, o.status, o.resultrans, o.numauto, txAt, mismatch, now, notes, o.lookups, a.IDOp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return settled{}, nil
 	}

@@ -250,3 +250,24 @@ func (e *env) waitBlocked(t testing.TB, holder, n int, waiters ...int) []int {
 	})
 	return pids
 }
+
+// An attempt read without an operation is not failed for want of one when
+// it got one meanwhile (its payer may be paying).
+func TestSettle_OperationGivenMeanwhile(t *testing.T) {
+	t.Parallel()
+	e := sharedEnv(t)
+	tn := e.commune(t, "meanwhile")
+	inv := e.invoice(t, tn)
+	_, a := e.start(t, tn, inv.ID)
+	stale := a
+	stale.IDOp, stale.Status = nil, payments.Created // as read before Start recorded the operation
+	if done, err := payments.FailWithoutOperation(ctx(), e.svc, stale); err != nil || done {
+		t.Fatalf("failing the attempt read without its operation: done %v, %v; want left alone", done, err)
+	}
+	if got := e.attempt(t, tn, a.ID); got.Status != payments.Pending {
+		t.Fatalf("%s, want pending", got.Status)
+	}
+	if done, err := payments.FailWithoutOperation(ctx(), e.svc, a); err != nil || !done {
+		t.Fatalf("failing the attempt as it is: done %v, %v; want it failed", done, err)
+	}
+}
