@@ -242,17 +242,24 @@ func mustExecTx(t *testing.T, tx *sqlx.Tx, q string, args ...any) {
 	}
 }
 
+// pools returns the platform's pool (tenant/pgdb) and a plain lib/pq pool
+// on the same database.
+func pools(tb testing.TB) map[string]*sqlx.DB {
+	tb.Helper()
+	plain, err := sqlx.Open("postgres", dbtest.URL(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { plain.Close() })
+	return map[string]*sqlx.DB{"pgdb": dbtest.DB(tb), "lib-pq": plain}
+}
+
 // WithTx enters the commune on any pool: with the BEGIN on the platform's
 // own (pgdb), by a statement of its own on another.
 func TestWithTx_EntersOnAnyPool(t *testing.T) {
 	ctx := context.Background()
 	a := tenanttest.MustCreate(t, dbtest.DB(t), "enter")
-	plain, err := sqlx.Open("postgres", dbtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer plain.Close()
-	for name, db := range map[string]*sqlx.DB{"pgdb": dbtest.DB(t), "lib/pq": plain} {
+	for name, db := range pools(t) {
 		err := tenant.WithTx(ctx, db, a.ID, func(tx *sqlx.Tx) error {
 			var role, tid string
 			if err := tx.QueryRowxContext(ctx, `SELECT current_user, current_setting('app.tenant_id')`).Scan(&role, &tid); err != nil {
@@ -275,18 +282,10 @@ func TestWithTx_EntersOnAnyPool(t *testing.T) {
 func BenchmarkWithTx(b *testing.B) {
 	ctx := context.Background()
 	a := tenanttest.MustCreate(b, dbtest.DB(b), "bench-tx")
-	plain, err := sqlx.Open("postgres", dbtest.URL(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer plain.Close()
-	for _, c := range []struct {
-		name string
-		db   *sqlx.DB
-	}{{"pgdb", dbtest.DB(b)}, {"lib-pq", plain}} {
-		b.Run(c.name, func(b *testing.B) {
+	for name, db := range pools(b) {
+		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
-				err := tenant.WithTx(ctx, c.db, a.ID, func(tx *sqlx.Tx) error {
+				err := tenant.WithTx(ctx, db, a.ID, func(tx *sqlx.Tx) error {
 					var n int
 					return tx.GetContext(ctx, &n, `SELECT 1`)
 				})
