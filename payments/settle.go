@@ -44,12 +44,12 @@ type outcome struct {
 // the UPDATE that settles it locks it and checks that it is still open and
 // still has the operation a had (an attempt failed for want of an operation
 // may have got one meanwhile). An attempt final or changed meanwhile is left
-// alone (a duplicate notification, a second lookup), its outcome not
-// logged either: so an attempt settles once. A paid attempt records the money and, when its
-// amount is the attempt's, marks the invoice paid, or, when the invoice was
-// already paid or cancelled meanwhile, records an overpayment to refund. A
-// different amount is recorded and flagged, never applied. It returns the
-// payment's id (0 when no money was taken or the attempt was already final).
+// alone (a duplicate notification, a second lookup), its outcome not logged
+// either: so an attempt settles once. A paid attempt records the money and,
+// when its amount is the attempt's, marks the invoice paid, or, when the
+// invoice was already paid or cancelled meanwhile, records an overpayment to
+// refund. A different amount is recorded and flagged, never applied. It
+// returns what it did (settled).
 func settle(ctx context.Context, tx *sqlx.Tx, jobs *river.Client[*sql.Tx], a Attempt, o outcome, now time.Time) (settled, error) {
 	if a.Status.Final() {
 		return settled{}, nil

@@ -1,5 +1,7 @@
 // Package pgdb opens the platform's PostgreSQL pools: lib/pq, with each
-// connection keeping the statements marked Prepared as prepared statements.
+// connection keeping the statements marked Prepared as prepared statements,
+// and beginning a transaction with its first statement in the same round
+// trip when the context carries one (WithBegin).
 //
 // lib/pq sends a statement with parameters as an unnamed statement: two round
 // trips, and PostgreSQL parses and plans it again every time. For the
