@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
@@ -30,6 +31,10 @@ type SendWorker struct {
 	DB     *sqlx.DB
 	Sender Sender
 }
+
+// recordRetries bounds the waits between tries of recording what was sent
+// (100 ms, doubling: 6.3 s in all).
+const recordRetries = 3200 * time.Millisecond
 
 // Work sends the mails of the job.
 func (w *SendWorker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
@@ -81,29 +86,40 @@ func (w *SendWorker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 			retry = cmp.Or(retry, e)
 		}
 	}
-	err = tenant.WithTx(context.WithoutCancel(ctx), w.DB, a.TenantID, func(tx *sqlx.Tx) error {
-		// The record is not waited for on disk: a commit's flush per mail
-		// made the disk, not SMTP, the limit of a publication's mails
-		// (60 ms a mail on this machine's disk). A database crash in the
-		// next fraction of a second may lose the record, and the mail is
-		// then sent again with the same Message-ID, as when a worker dies
-		// between SMTP's acceptance and the record.
-		if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-			return err
-		}
-		if err := markSent(ctx, tx, a.TenantID, sent); err != nil {
-			return err
-		}
-		for i, e := range errs {
-			if e != nil {
-				final := IsPermanent(e) || job.Attempt >= job.MaxAttempts
-				if err := markFailure(ctx, tx, a.TenantID, todo[i].ID, e.Error(), final); err != nil {
-					return err
+	// The relay has the mails: recording it must not fail for a brief
+	// database outage (a restart, a failover), or the retried job would
+	// send them again. The record is tried again for a few seconds.
+	rctx := context.WithoutCancel(ctx)
+	record := func() error {
+		return tenant.WithTx(rctx, w.DB, a.TenantID, func(tx *sqlx.Tx) error {
+			// The record is not waited for on disk: a commit's flush per mail
+			// made the disk, not SMTP, the limit of a publication's mails
+			// (60 ms a mail on this machine's disk). A database crash in the
+			// next fraction of a second may lose the record, and the mail is
+			// then sent again with the same Message-ID, as when a worker dies
+			// between SMTP's acceptance and the record.
+			if _, err := tx.ExecContext(rctx, `SET LOCAL synchronous_commit = off`); err != nil {
+				return err
+			}
+			if err := markSent(rctx, tx, a.TenantID, sent); err != nil {
+				return err
+			}
+			for i, e := range errs {
+				if e != nil {
+					final := IsPermanent(e) || job.Attempt >= job.MaxAttempts
+					if err := markFailure(rctx, tx, a.TenantID, todo[i].ID, e.Error(), final); err != nil {
+						return err
+					}
 				}
 			}
-		}
-		return nil
-	})
+			return nil
+		})
+	}
+	err = record()
+	for wait := 100 * time.Millisecond; err != nil && wait <= recordRetries; wait *= 2 {
+		time.Sleep(wait)
+		err = record()
+	}
 	switch {
 	case retry != nil:
 		return retry // the mails not sent go again; the others are skipped
