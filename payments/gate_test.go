@@ -14,9 +14,10 @@ import (
 // gate stands between the service and the DGFiP stand-in and, for the
 // operations a test names, plays what the stand-in cannot: a DGFiP that is
 // down (a technical fault), that does not answer (the client's timeout), or
-// that answers a lookup with another result or amount. Every other request
-// goes through untouched; rules are per operation, so tests running side by
-// side do not see each other's.
+// that answers a lookup with another result or amount; and, for an invoice
+// named by creation(refdet), a DGFiP slow to create its operation. Every
+// other request goes through untouched; rules are per operation or
+// invoice, so tests running side by side do not see each other's.
 type gate struct {
 	next http.Handler
 
@@ -34,6 +35,10 @@ type rule struct {
 
 	release chan struct{} // closed by clear: hung lookups go through
 }
+
+// creation names the rule for the creations of operations for an invoice
+// (only hang applies to them).
+func creation(refdet string) string { return "creation:" + refdet }
 
 func (g *gate) set(idOp string, r rule) {
 	r.release = make(chan struct{})
@@ -61,9 +66,10 @@ func (g *gate) lookupsOf(idOp string) int {
 }
 
 var (
-	lookupIDOpRe = regexp.MustCompile(`:recupererDetailPaiementSecurise>[\s\S]*?<idOp>([^<]+)</idOp>`)
-	resultransRe = regexp.MustCompile(`<resultrans>[^<]*</resultrans>`)
-	montantRe    = regexp.MustCompile(`<montant>[^<]*</montant>`)
+	createRefdetRe = regexp.MustCompile(`:creerPaiementSecurise>[\s\S]*?<refdet>([^<]+)</refdet>`)
+	lookupIDOpRe   = regexp.MustCompile(`:recupererDetailPaiementSecurise>[\s\S]*?<idOp>([^<]+)</idOp>`)
+	resultransRe   = regexp.MustCompile(`<resultrans>[^<]*</resultrans>`)
+	montantRe      = regexp.MustCompile(`<montant>[^<]*</montant>`)
 )
 
 func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -73,6 +79,20 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
+	if m := createRefdetRe.FindSubmatch(body); m != nil {
+		g.mu.Lock()
+		ru, ok := g.rules[creation(string(m[1]))]
+		g.mu.Unlock()
+		if ok && ru.hang {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-ru.release:
+			}
+		}
+		g.next.ServeHTTP(w, r)
+		return
+	}
 	m := lookupIDOpRe.FindSubmatch(body)
 	if m == nil {
 		g.next.ServeHTTP(w, r)

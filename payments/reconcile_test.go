@@ -373,3 +373,44 @@ func TestReconcileWorker_Work(t *testing.T) {
 		}
 	})
 }
+
+// TestService_Start_EndedMeanwhile: when DGFiP creates the operation so
+// late that the reconciliation has given the attempt up, the payer is not
+// sent to pay an operation the platform no longer follows.
+//
+// Not parallel: it moves the shared clock.
+func TestService_Start_EndedMeanwhile(t *testing.T) {
+	e := sharedEnv(t)
+	tn := e.commune(t, "late-op")
+	inv := e.invoice(t, tn)
+	e.gate.set(creation(inv.RefdetOrEmpty()), rule{hang: true})
+	defer e.gate.clear(creation(inv.RefdetOrEmpty()))
+	started := make(chan error, 1)
+	go func() {
+		_, err := e.svc.Start(ctx(), tn, inv.ID, payer)
+		started <- err
+	}()
+	var a payments.Attempt
+	waitFor(t, "the attempt waiting for its operation", func() (bool, string) {
+		e.inTx(t, tn.ID, func(tx *sqlx.Tx) error {
+			as, err := payments.InvoiceAttempts(ctx(), tx, tn.ID, inv.ID)
+			if len(as) > 0 {
+				a = as[0]
+			}
+			return err
+		})
+		return a.ID != 0, "no attempt yet"
+	})
+	e.clk.Advance(2*payfip.Timeout + time.Second)
+	e.work(a) //nolint:errcheck // its verdict is read from the attempt
+	e.waitStatus(t, tn, a.ID, payments.Failed)
+
+	e.gate.clear(creation(inv.RefdetOrEmpty())) // DGFiP answers at last
+	if err := <-started; !errors.Is(err, payments.ErrUnavailable) {
+		t.Fatalf("Start = %v, want ErrUnavailable", err)
+	}
+	if got := e.attempt(t, tn, a.ID); got.Status != payments.Failed || got.IDOp != nil {
+		t.Fatalf("attempt %s with operation %v; want failed without one", got.Status, got.IDOp)
+	}
+	e.unpaid(t, tn, inv.ID)
+}

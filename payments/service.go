@@ -1,6 +1,7 @@
 package payments
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -140,8 +141,17 @@ func (s *Service) Start(ctx context.Context, t tenant.Tenant, invoiceID int64, p
 	err = tenant.WithTx(context.WithoutCancel(ctx), s.DB, t.ID, func(tx *sqlx.Tx) error {
 		const upd = `UPDATE payment_attempts SET idop = $3, status = 'pending', updated_at = $4
 			WHERE tenant_id = $1 AND id = $2 AND status = 'created'`
-		_, err := tx.ExecContext(ctx, upd, t.ID, a.ID, idOp, s.now())
-		return err
+		res, err := tx.ExecContext(ctx, upd, t.ID, a.ID, idOp, s.now())
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			// ended meanwhile (the reconciliation gave up on an operation
+			// slow to come): the payer must not pay an operation the
+			// platform does not know
+			return cmp.Or(err, fmt.Errorf("%w: attempt %d ended before its operation %s was recorded", ErrUnavailable, a.ID, idOp))
+		}
+		return nil
 	})
 	if err != nil {
 		return "", err
