@@ -75,7 +75,7 @@ const accountInvoicePaying = `, i.status = 'published' AND EXISTS (SELECT 1 FROM
 // family, series, period, reference, dates, amount, status, test payment and
 // cancellation reason, with the family and series names, and whether an
 // online payment started after payingSince may still complete.
-func AccountInvoices(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, email string, payingSince time.Time) ([]AccountInvoice, error) {
+func AccountInvoices(ctx context.Context, q sqlx.QueryerContext, tid tenant.ID, email string, payingSince time.Time) ([]AccountInvoice, error) {
 	const sel = pgdb.Prepared + `SELECT i.tenant_id, i.id, i.family_id, i.series_id, i.period, i.reference, i.issue_date, i.due_date,
 		i.total_cents, i.status, i.paid_test, i.cancel_reason, f.name AS family_name, s.label AS series_label` +
 		accountInvoicePaying + accountInvoiceFrom + ` ORDER BY i.period DESC, i.id DESC`
@@ -87,7 +87,7 @@ func AccountInvoices(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, emai
 // AccountInvoiceByID returns one invoice when a family of the address owns
 // it, else ErrNotFound (whoever owns it, in this commune or another); Paying
 // as AccountInvoices says.
-func AccountInvoiceByID(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, email string, id int64, payingSince time.Time) (AccountInvoice, error) {
+func AccountInvoiceByID(ctx context.Context, q sqlx.QueryerContext, tid tenant.ID, email string, id int64, payingSince time.Time) (AccountInvoice, error) {
 	var out AccountInvoice
 	const sel = pgdb.Prepared + `SELECT i.tenant_id, i.id, i.family_id, i.series_id, i.batch_id, i.period, i.number, i.reference,
 		i.refdet, i.own_reference, i.issue_date, i.due_date, i.total_cents, i.status, i.content_hash, i.pdf_key, i.paid_at,

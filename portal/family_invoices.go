@@ -109,22 +109,24 @@ func (v invoicesView) Rows() template.HTML {
 }
 
 // invoicesPage lists the invoices of every family that lists the account's
-// address, newest first, in one query.
+// address, newest first, in one query and one round trip (tenant.Read).
 func (s *Server) invoicesPage(c *gin.Context) {
 	ctx := c.Request.Context()
 	sess, _ := familyFrom(c)
 	v := invoicesView{Page: s.page(c, "Mes factures")}
 	var list []billing.AccountInvoice
-	err := tenant.WithTx(ctx, s.db, sess.TenantID, func(tx *sqlx.Tx) error {
+	err := tenant.Read(ctx, s.db, sess.TenantID, func(q sqlx.QueryerContext) error {
 		var err error
-		if list, err = billing.AccountInvoices(ctx, tx, sess.TenantID, sess.Email, payments.PayingSince(s.now())); err != nil {
-			return err
-		}
-		if len(list) == 0 {
-			v.Families, err = billing.FamiliesByEmail(ctx, tx, sess.TenantID, sess.Email)
-		}
+		list, err = billing.AccountInvoices(ctx, q, sess.TenantID, sess.Email, payments.PayingSince(s.now()))
 		return err
 	})
+	if err == nil && len(list) == 0 {
+		err = tenant.WithTx(ctx, s.db, sess.TenantID, func(tx *sqlx.Tx) error {
+			var err error
+			v.Families, err = billing.FamiliesByEmail(ctx, tx, sess.TenantID, sess.Email)
+			return err
+		})
+	}
 	if err != nil {
 		s.renderError(c, err)
 		return

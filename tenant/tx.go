@@ -2,6 +2,8 @@ package tenant
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -68,4 +70,46 @@ func Enter(ctx context.Context, tx *sqlx.Tx, tid ID) error {
 // in the same round trip.
 func enterSQL(tid ID) string {
 	return "SELECT set_config('role', 'regie_app', true), set_config('app.tenant_id', '" + strconv.FormatInt(int64(tid), 10) + "', true)"
+}
+
+// Read runs fn, which only reads, bound to commune tid as WithTx binds its
+// transactions, giving it a querier whose every statement runs in a
+// read-only transaction of its own sent with the commune's settings in one
+// round trip (pgdb.WithRead): for the families' most requested pages, whose
+// statements are marked pgdb.Prepared. Where a connection cannot read so (a
+// pooler in transaction mode, pgdb.ErrReadUnavailable), or on a pool not
+// opened by pgdb.Open, fn runs again in WithTx: it must only read, and set
+// its results anew each time.
+func Read(ctx context.Context, db *sqlx.DB, tid ID, fn func(q sqlx.QueryerContext) error) error {
+	if tid <= 0 {
+		return fmt.Errorf("tenant: Read without a commune")
+	}
+	inTx := func(tx *sqlx.Tx) error { return fn(tx) }
+	if !pgdb.Opened(db.DB) {
+		return WithTx(ctx, db, tid, inTx)
+	}
+	r := reader{db: db, read: &pgdb.Read{Enter: "SET LOCAL ROLE regie_app; SET LOCAL app.tenant_id = '" + strconv.FormatInt(int64(tid), 10) + "'"}}
+	err := fn(r)
+	if errors.Is(err, pgdb.ErrReadUnavailable) {
+		return WithTx(ctx, db, tid, inTx)
+	}
+	return err
+}
+
+// reader is Read's querier: the pool, each statement with pgdb.WithRead.
+type reader struct {
+	db   *sqlx.DB
+	read *pgdb.Read
+}
+
+func (r reader) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return r.db.QueryContext(pgdb.WithRead(ctx, r.read), query, args...)
+}
+
+func (r reader) QueryxContext(ctx context.Context, query string, args ...any) (*sqlx.Rows, error) {
+	return r.db.QueryxContext(pgdb.WithRead(ctx, r.read), query, args...)
+}
+
+func (r reader) QueryRowxContext(ctx context.Context, query string, args ...any) *sqlx.Row {
+	return r.db.QueryRowxContext(pgdb.WithRead(ctx, r.read), query, args...)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/regie/regie/migrations/dbtest"
 	"github.com/regie/regie/tenant"
+	"github.com/regie/regie/tenant/pgdb"
 	"github.com/regie/regie/tenant/tenanttest"
 )
 
@@ -152,6 +153,28 @@ func TestWithTx_RowLevelSecurity(t *testing.T) {
 		}
 	})
 
+	t.Run("ReadSeesOnlyOwnRows", func(t *testing.T) {
+		one, err := pgdb.Open(dbtest.URL(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer one.Close()
+		one.SetMaxOpenConns(1) // the same connection serves A's read, then nobody
+		var notes []string
+		err = tenant.Read(ctx, one, a.ID, func(q sqlx.QueryerContext) error {
+			return sqlx.SelectContext(ctx, q, &notes, pgdb.Prepared+`SELECT note FROM rls_probe WHERE tenant_id IN ($1, $2) ORDER BY note`, a.ID, b.ID)
+		})
+		if err != nil || len(notes) != 1 || notes[0] != "a" {
+			t.Fatalf("A's read of both communes: %q, %v; want A's row only", notes, err)
+		}
+		var role, tid string
+		one.GetContext(ctx, &role, `SELECT current_user`)
+		one.GetContext(ctx, &tid, `SELECT coalesce(current_setting('app.tenant_id', true), '')`)
+		if role == "regie_app" || tid != "" {
+			t.Fatalf("after the read: role %q, app.tenant_id %q", role, tid)
+		}
+	})
+
 	t.Run("RollbackOnError", func(t *testing.T) {
 		boom := errors.New("boom")
 		err := tenant.WithTx(ctx, db, a.ID, func(tx *sqlx.Tx) error {
@@ -273,6 +296,47 @@ func TestWithTx_EntersOnAnyPool(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
+	}
+}
+
+// Read reads in the commune on any pool, and on a connection that cannot
+// read in one round trip (the server lost the read's statement, as behind
+// pgbouncer in transaction mode) it reads in a transaction instead.
+func TestRead_Fallback(t *testing.T) {
+	ctx := context.Background()
+	a := tenanttest.MustCreate(t, dbtest.DB(t), "read")
+	const sel = pgdb.Prepared + `SELECT current_user || ' ' || current_setting('app.tenant_id') || ' ' || $1::text`
+	want := "regie_app " + strconv.FormatInt(int64(a.ID), 10) + " x"
+	one, err := pgdb.Open(dbtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	one.SetMaxOpenConns(1)
+	dbs := pools(t)
+	dbs["pgdb, one connection"] = one
+	read := func(db *sqlx.DB) (string, error) {
+		var got string
+		err := tenant.Read(ctx, db, a.ID, func(q sqlx.QueryerContext) error {
+			got = ""
+			return sqlx.GetContext(ctx, q, &got, sel, "x")
+		})
+		return got, err
+	}
+	for name, db := range dbs {
+		if got, err := read(db); err != nil || got != want {
+			t.Errorf("%s: read %q, %v; want %q", name, got, err, want)
+		}
+	}
+	one.MustExec(`DEALLOCATE ALL`)
+	for i := range 2 {
+		if got, err := read(one); err != nil || got != want {
+			t.Errorf("read %d after DEALLOCATE ALL: %q, %v; want %q", i+1, got, err, want)
+		}
+	}
+	var n int
+	if err := one.Get(&n, `SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'regie_read_%'`); err != nil || n != 0 {
+		t.Errorf("%d statements prepared for reads (%v): the connection should read in transactions now", n, err)
 	}
 }
 

@@ -2,11 +2,14 @@ package pgdb_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -248,5 +251,173 @@ func TestWithBeginAfterOtherTransactions(t *testing.T) {
 		if err := tx.Commit(); err != nil {
 			t.Fatalf("transaction %d: %v", i, err)
 		}
+	}
+}
+
+// A read runs its statement with its settings, in a read-only transaction
+// that ends with it, and sends its arguments intact whatever they hold.
+func TestRead(t *testing.T) {
+	db := oneConn(t)
+	ctx := pgdb.WithRead(context.Background(), &pgdb.Read{Enter: "SET LOCAL app.probe = 'on'"})
+	const q = pgdb.Prepared + `SELECT current_setting('app.probe', true) AS setting, current_setting('transaction_read_only') AS read_only,
+		$1::text AS s, $2::bigint AS n, $3::timestamptz AS at, $4::bool AS b, $5::text IS NULL AS null`
+	at := time.Date(2026, 11, 26, 9, 30, 15, 123456000, time.FixedZone("", 3600))
+	for _, s := range []string{"f1@bench.example.fr", "O'Brien \\ 'x'", "'); DROP TABLE t; --", "é\\'", ""} {
+		var got struct {
+			Setting, ReadOnly, S string
+			N                    int64
+			At                   time.Time
+			B, Null              bool
+		}
+		err := db.QueryRowxContext(ctx, q, s, int64(-42), at, true, nil).Scan(&got.Setting, &got.ReadOnly, &got.S, &got.N, &got.At, &got.B, &got.Null)
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		if got.Setting != "on" || got.ReadOnly != "on" || got.S != s || got.N != -42 || !got.At.Equal(at) || !got.B || !got.Null {
+			t.Errorf("%q: read %+v", s, got)
+		}
+	}
+	var setting, readOnly string
+	if err := db.QueryRowx(`SELECT current_setting('app.probe', true), current_setting('transaction_read_only')`).Scan(&setting, &readOnly); err != nil {
+		t.Fatal(err)
+	}
+	if setting != "" || readOnly != "off" {
+		t.Errorf("after the reads the connection has app.probe %q, read only %s; want the settings ended", setting, readOnly)
+	}
+	if got := prepared(t, db); len(got) != 1 {
+		t.Errorf("prepared statements %q, want the read's once", got)
+	}
+}
+
+// A read writes nothing, and what it cannot send as a read it refuses
+// rather than sending without its settings.
+func TestRead_Refused(t *testing.T) {
+	db := oneConn(t)
+	db.MustExec(`CREATE TABLE t (id int PRIMARY KEY, name text)`)
+	db.MustExec(`INSERT INTO t VALUES (1, 'un')`)
+	ctx := pgdb.WithRead(context.Background(), &pgdb.Read{Enter: "SET LOCAL app.probe = 'on'"})
+	var pqErr *pq.Error
+	_, err := db.QueryContext(ctx, pgdb.Prepared+`UPDATE t SET name = 'deux' WHERE id = $1 RETURNING name`, 1)
+	if !errors.As(err, &pqErr) || pqErr.Code != "25006" {
+		t.Errorf("UPDATE in a read: %v, want PostgreSQL's 25006 (read-only transaction)", err)
+	}
+	for name, run := range map[string]func() error{
+		"exec": func() error {
+			_, err := db.ExecContext(ctx, pgdb.Prepared+`UPDATE t SET name = 'deux' WHERE id = $1`, 1)
+			return err
+		},
+		"not prepared": func() error { _, err := db.QueryContext(ctx, `SELECT name FROM t WHERE id = $1`, 1); return err },
+		"no argument":  func() error { _, err := db.QueryContext(ctx, pgdb.Prepared+`SELECT name FROM t`); return err },
+		"bytes": func() error {
+			_, err := db.QueryContext(ctx, pgdb.Prepared+`SELECT $1::bytea`, []byte("x"))
+			return err
+		},
+		"NUL": func() error { _, err := db.QueryContext(ctx, pgdb.Prepared+`SELECT $1::text`, "a\x00b"); return err },
+	} {
+		if err := run(); err == nil || !strings.HasPrefix(err.Error(), "pgdb: ") {
+			t.Errorf("%s: %v, want pgdb's refusal", name, err)
+		}
+	}
+	var name string
+	if err := db.Get(&name, `SELECT name FROM t WHERE id = 1`); err != nil || name != "un" {
+		t.Errorf("after the refusals: %q, %v", name, err)
+	}
+}
+
+// A read that fails leaves its connection idle and usable, its settings
+// gone.
+func TestRead_Error(t *testing.T) {
+	db := oneConn(t)
+	ctx := pgdb.WithRead(context.Background(), &pgdb.Read{Enter: "SET LOCAL app.probe = 'on'"})
+	var n int
+	var pqErr *pq.Error
+	if err := db.GetContext(ctx, &n, pgdb.Prepared+`SELECT 1 / $1::int`, 0); !errors.As(err, &pqErr) || pqErr.Code != "22012" {
+		t.Fatalf("division by zero: %v", err)
+	}
+	var setting string
+	if err := db.Get(&setting, `SELECT current_setting('app.probe', true)`); err != nil || setting != "" {
+		t.Fatalf("after the failed read: %q, %v", setting, err)
+	}
+	if err := db.GetContext(ctx, &n, pgdb.Prepared+`SELECT 1 / $1::int`, 1); err != nil || n != 1 {
+		t.Fatalf("next read: %d, %v", n, err)
+	}
+}
+
+// A read's statement whose plan a migration invalidated fails once and is
+// prepared again; the old one is deallocated before the connection is
+// reused.
+func TestRead_StatementChanged(t *testing.T) {
+	db := oneConn(t)
+	ctx := pgdb.WithRead(context.Background(), &pgdb.Read{Enter: "SET LOCAL app.probe = 'on'"})
+	db.MustExec(`CREATE TABLE t (id int PRIMARY KEY)`)
+	db.MustExec(`INSERT INTO t VALUES (1)`)
+	const q = pgdb.Prepared + `SELECT * FROM t WHERE id = $1`
+	var id int
+	if err := db.GetContext(ctx, &id, q, 1); err != nil {
+		t.Fatal(err)
+	}
+	db.MustExec(`ALTER TABLE t ADD COLUMN name text DEFAULT 'un'`)
+	var row struct {
+		ID   int
+		Name string
+	}
+	var pqErr *pq.Error
+	if err := db.GetContext(ctx, &row, q, 1); !errors.As(err, &pqErr) || pqErr.Code != "0A000" {
+		t.Fatalf("first read after the change: %v, want PostgreSQL's 0A000", err)
+	}
+	if err := db.GetContext(ctx, &row, q, 1); err != nil || row.Name != "un" {
+		t.Fatalf("second read: %+v, %v", row, err)
+	}
+	if got := prepared(t, db); len(got) != 1 {
+		t.Fatalf("prepared statements %q, want the new one only", got)
+	}
+}
+
+// A read's statement that the server lost (a DEALLOCATE ALL here; a pooler
+// in transaction mode in production) makes the connection refuse reads, the
+// first time with PostgreSQL's error, then without a round trip.
+func TestRead_StatementLost(t *testing.T) {
+	db := oneConn(t)
+	ctx := pgdb.WithRead(context.Background(), &pgdb.Read{Enter: "SET LOCAL app.probe = 'on'"})
+	const q = pgdb.Prepared + `SELECT $1::int + 1`
+	var n int
+	if err := db.GetContext(ctx, &n, q, 1); err != nil || n != 2 {
+		t.Fatalf("first read: %d, %v", n, err)
+	}
+	db.MustExec(`DEALLOCATE ALL`)
+	var pqErr *pq.Error
+	if err := db.GetContext(ctx, &n, q, 1); !errors.Is(err, pgdb.ErrReadUnavailable) || !errors.As(err, &pqErr) || pqErr.Code != "26000" {
+		t.Fatalf("read after DEALLOCATE ALL: %v, want ErrReadUnavailable with PostgreSQL's 26000", err)
+	}
+	if err := db.GetContext(ctx, &n, q, 1); !errors.Is(err, pgdb.ErrReadUnavailable) || errors.As(err, &pqErr) {
+		t.Fatalf("next read: %v, want ErrReadUnavailable without a round trip", err)
+	}
+	if err := db.Get(&n, q, 2); err != nil || n != 3 {
+		t.Fatalf("the connection's other statements: %d, %v", n, err)
+	}
+}
+
+// A read's statement that the server holds already under its name (a
+// PREPARE whose answer a cancelled context lost) is used as it is.
+func TestRead_StatementThere(t *testing.T) {
+	db := oneConn(t)
+	ctx := pgdb.WithRead(context.Background(), &pgdb.Read{Enter: "SET LOCAL app.probe = 'on'"})
+	const q = pgdb.Prepared + `SELECT $1::int + 1`
+	h := sha256.Sum256([]byte(q))
+	db.MustExec(`PREPARE regie_read_` + hex.EncodeToString(h[:8]) + ` AS ` + q)
+	var n int
+	if err := db.GetContext(ctx, &n, q, 1); err != nil || n != 2 {
+		t.Fatalf("read: %d, %v", n, err)
+	}
+}
+
+func TestOpened(t *testing.T) {
+	plain, err := sqlx.Open("postgres", dbtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if db := oneConn(t); !pgdb.Opened(db.DB) || pgdb.Opened(plain.DB) {
+		t.Errorf("Opened: pgdb.Open's pool %v, lib/pq's %v", pgdb.Opened(db.DB), pgdb.Opened(plain.DB))
 	}
 }
