@@ -360,3 +360,33 @@ func BenchmarkWithTx(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRead: one small statement in a commune, by Read and in WithTx.
+func BenchmarkRead(b *testing.B) {
+	ctx := context.Background()
+	db := dbtest.DB(b)
+	a := tenanttest.MustCreate(b, db, "bench-read")
+	const sel = pgdb.Prepared + `SELECT $1::int`
+	for name, read := range map[string]func() error{
+		"Read": func() error {
+			return tenant.Read(ctx, db, a.ID, func(q sqlx.QueryerContext) error {
+				var n int
+				return sqlx.GetContext(ctx, q, &n, sel, 1)
+			})
+		},
+		"WithTx": func() error {
+			return tenant.WithTx(ctx, db, a.ID, func(tx *sqlx.Tx) error {
+				var n int
+				return tx.GetContext(ctx, &n, sel, 1)
+			})
+		},
+	} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if err := read(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
