@@ -31,7 +31,7 @@ func InvoiceByReference(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, r
 }
 
 // InvoiceLines returns the lines of an invoice in order.
-func InvoiceLines(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, invoiceID int64) ([]Line, error) {
+func InvoiceLines(ctx context.Context, q sqlx.QueryerContext, tid tenant.ID, invoiceID int64) ([]Line, error) {
 	const sel = pgdb.Prepared + `SELECT position, label, quantity_milli, unit_price_cents, total_cents FROM invoice_lines
 		WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY position`
 	var ls []Line

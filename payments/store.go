@@ -25,7 +25,7 @@ func mapErr(err error) error {
 }
 
 // AttemptByID returns an attempt of the commune.
-func AttemptByID(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64) (Attempt, error) {
+func AttemptByID(ctx context.Context, q sqlx.QueryerContext, tid tenant.ID, id int64) (Attempt, error) {
 	const sel = pgdb.Prepared + `SELECT ` + attemptColumns + ` FROM payment_attempts WHERE tenant_id = $1 AND id = $2`
 	var a Attempt
 	err := sqlx.GetContext(ctx, q, &a, sel, tid, id)
@@ -116,8 +116,8 @@ func PaymentByID(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64
 }
 
 // InvoicePayments returns the money received for an invoice, oldest first.
-func InvoicePayments(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, invoiceID int64) ([]Payment, error) {
-	const sel = `SELECT ` + paymentColumns + ` FROM payments WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY paid_at, id`
+func InvoicePayments(ctx context.Context, q sqlx.QueryerContext, tid tenant.ID, invoiceID int64) ([]Payment, error) {
+	const sel = pgdb.Prepared + `SELECT ` + paymentColumns + ` FROM payments WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY paid_at, id`
 	var ps []Payment
 	err := sqlx.SelectContext(ctx, q, &ps, sel, tid, invoiceID)
 	return ps, err

@@ -152,20 +152,27 @@ type lineRow struct {
 	Label, Quantity, UnitPrice, Total string
 }
 
-// accountInvoice loads the invoice of the URL when a family of the account
-// owns it. Any other id, of this commune or another, is a 404.
-func (s *Server) accountInvoice(c *gin.Context, fn func(tx *sqlx.Tx, inv billing.AccountInvoice) error) error {
-	ctx := c.Request.Context()
+// invoiceOfAccount reads with q the invoice of the URL, when a family of the
+// account owns it. Any other id, of this commune or another, is a 404.
+func (s *Server) invoiceOfAccount(c *gin.Context, q sqlx.QueryerContext) (billing.AccountInvoice, error) {
 	sess, _ := familyFrom(c)
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return errNotFound
+		return billing.AccountInvoice{}, errNotFound
 	}
-	return tenant.WithTx(ctx, s.db, sess.TenantID, func(tx *sqlx.Tx) error {
-		inv, err := billing.AccountInvoiceByID(ctx, tx, sess.TenantID, sess.Email, id, payments.PayingSince(s.now()))
-		if errors.Is(err, billing.ErrNotFound) {
-			return errNotFound
-		}
+	inv, err := billing.AccountInvoiceByID(c.Request.Context(), q, sess.TenantID, sess.Email, id, payments.PayingSince(s.now()))
+	if errors.Is(err, billing.ErrNotFound) {
+		return inv, errNotFound
+	}
+	return inv, err
+}
+
+// accountInvoice runs fn in a transaction with the invoice of the URL
+// (invoiceOfAccount).
+func (s *Server) accountInvoice(c *gin.Context, fn func(tx *sqlx.Tx, inv billing.AccountInvoice) error) error {
+	sess, _ := familyFrom(c)
+	return tenant.WithTx(c.Request.Context(), s.db, sess.TenantID, func(tx *sqlx.Tx) error {
+		inv, err := s.invoiceOfAccount(c, tx)
 		if err != nil {
 			return err
 		}
@@ -173,30 +180,38 @@ func (s *Server) accountInvoice(c *gin.Context, fn func(tx *sqlx.Tx, inv billing
 	})
 }
 
-// invoicePage shows one invoice with its lines.
+// invoicePage shows one invoice with its lines, each read in one round trip
+// (tenant.Read).
 func (s *Server) invoicePage(c *gin.Context) {
 	ctx := c.Request.Context()
-	var v invoiceView
-	err := s.accountInvoice(c, func(tx *sqlx.Tx, inv billing.AccountInvoice) error {
-		lines, err := billing.InvoiceLines(ctx, tx, inv.TenantID, inv.ID)
-		if err != nil {
+	sess, _ := familyFrom(c)
+	var (
+		inv        billing.AccountInvoice
+		lines      []billing.Line
+		paidOnline bool
+	)
+	err := tenant.Read(ctx, s.db, sess.TenantID, func(q sqlx.QueryerContext) error {
+		var err error
+		if inv, err = s.invoiceOfAccount(c, q); err != nil {
 			return err
 		}
-		v = invoiceView{Page: s.page(c, "Facture "+inv.Ref()), Invoice: s.invoiceRow(inv, billing.Today(s.now()))}
+		if lines, err = billing.InvoiceLines(ctx, q, inv.TenantID, inv.ID); err != nil {
+			return err
+		}
+		paidOnline = false
 		if inv.Status == billing.Paid {
-			_, _, v.Invoice.PaidOnline, err = onlinePayment(ctx, tx, inv.TenantID, inv.ID)
-			if err != nil {
-				return err
-			}
+			_, _, paidOnline, err = onlinePayment(ctx, q, inv.TenantID, inv.ID)
 		}
-		for _, l := range lines {
-			v.Lines = append(v.Lines, lineRow{l.Label, billing.FormatQuantity(l.QuantityMilli), billing.FormatEuros(l.UnitPriceCents), billing.FormatEuros(l.TotalCents)})
-		}
-		return nil
+		return err
 	})
 	if err != nil {
 		s.renderError(c, err)
 		return
+	}
+	v := invoiceView{Page: s.page(c, "Facture "+inv.Ref()), Invoice: s.invoiceRow(inv, billing.Today(s.now()))}
+	v.Invoice.PaidOnline = paidOnline
+	for _, l := range lines {
+		v.Lines = append(v.Lines, lineRow{l.Label, billing.FormatQuantity(l.QuantityMilli), billing.FormatEuros(l.UnitPriceCents), billing.FormatEuros(l.TotalCents)})
 	}
 	s.render(c, http.StatusOK, "invoice.html", v)
 }

@@ -17,14 +17,14 @@ import (
 
 // onlinePayment returns the online payment that settled an invoice, with
 // its attempt, if there is one.
-func onlinePayment(ctx context.Context, tx *sqlx.Tx, tid tenant.ID, invoiceID int64) (payments.Payment, payments.Attempt, bool, error) {
-	ps, err := payments.InvoicePayments(ctx, tx, tid, invoiceID)
+func onlinePayment(ctx context.Context, q sqlx.QueryerContext, tid tenant.ID, invoiceID int64) (payments.Payment, payments.Attempt, bool, error) {
+	ps, err := payments.InvoicePayments(ctx, q, tid, invoiceID)
 	if err != nil {
 		return payments.Payment{}, payments.Attempt{}, false, err
 	}
 	for _, p := range ps {
 		if p.Channel == "online" && p.Applied && p.AttemptID != nil {
-			a, err := payments.AttemptByID(ctx, tx, tid, *p.AttemptID)
+			a, err := payments.AttemptByID(ctx, q, tid, *p.AttemptID)
 			return p, a, err == nil, err
 		}
 	}

@@ -125,6 +125,10 @@ func TestPaymentGuide(t *testing.T) {
 	if !strings.Contains(body, "Payée (test)") {
 		t.Fatalf("the list does not show the invoice paid:\n%s", body)
 	}
+	_, body = b.get(fmt.Sprintf("/factures/%d", id))
+	if !strings.Contains(body, fmt.Sprintf(`href="/factures/%d/justificatif"`, id)) {
+		t.Fatalf("the invoice's page offers no receipt:\n%s", body)
+	}
 	res, body = b.get(fmt.Sprintf("/factures/%d/justificatif", id))
 	expect(t, res, "", http.StatusOK, "")
 	if !strings.HasPrefix(body, "%PDF-") {
