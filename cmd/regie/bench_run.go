@@ -56,7 +56,7 @@ func cmdBenchRun(ctx context.Context, args []string, env func(string) string, st
 		log: func(f string, a ...any) { fmt.Fprintf(stderr, "bench: "+f+"\n", a...) }}
 	b.r.Profile = p.Name
 	b.r.Started = time.Now().UTC()
-	steps := map[string]func() error{"machine": b.machine, "seed": b.seed, "web": b.web, "ceilings": b.ceilings,
+	steps := map[string]func() error{"machine": b.machine, "seed": b.seed, "web": b.web,
 		"pdf": b.pdfRender, "publish": b.publish, "go": b.goBenchmarks}
 	want := map[string]bool{}
 	for _, s := range benchSteps {
@@ -99,9 +99,8 @@ func cmdBenchRun(ctx context.Context, args []string, env func(string) string, st
 	return nil
 }
 
-// benchSteps are the steps of `regie bench run`, in order. ceilings serves
-// the page web fetched.
-var benchSteps = []string{"machine", "seed", "web", "ceilings", "pdf", "publish", "go"}
+// benchSteps are the steps of `regie bench run`, in order.
+var benchSteps = []string{"machine", "seed", "web", "pdf", "publish", "go"}
 
 // benchRun is one run of `regie bench run`.
 type benchRun struct {
@@ -117,8 +116,6 @@ type benchRun struct {
 	r       benchReport
 	dbURL   string
 	first   int64
-	body    []byte // a /factures page as served
-	invs    []int64
 }
 
 // seed creates the profile's database afresh and seeds it.
