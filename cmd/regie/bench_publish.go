@@ -103,7 +103,7 @@ func (b *benchRun) publish() error {
 		return err
 	}
 	defer sink.Close()
-	worker, _, err := b.startProcess("worker", []string{"worker"}, sink.URL())
+	worker, _, err := b.startProcess("worker", b.dbURL, []string{"worker"}, sink.URL())
 	if err != nil {
 		return err
 	}

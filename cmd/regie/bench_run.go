@@ -120,40 +120,51 @@ type benchRun struct {
 
 // seed creates the profile's database afresh and seeds it.
 func (b *benchRun) seed() error {
-	name := "regie_bench_" + b.p.Name
-	u, err := url.Parse(b.cfg.DatabaseURL)
+	dbURL, res, err := b.seedProfile(b.p)
 	if err != nil {
 		return err
 	}
-	admin, err := openDB(b.ctx, b.cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer admin.Close()
-	for _, q := range []string{`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`, `CREATE DATABASE ` + name} {
-		if _, err := admin.ExecContext(b.ctx, q); err != nil {
-			return err
-		}
-	}
-	u.Path = "/" + name
-	b.dbURL = u.String()
+	b.dbURL, b.first = dbURL, res.FirstTenant
+	b.r.Seed = seedFigures{Seconds: res.Elapsed.Seconds(), Rows: res.Rows, A: res.Shape.A,
+		Command: "regie bench seed --profile " + b.p.Name}
 	db, err := openDB(b.ctx, b.dbURL)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := migrations.Apply(b.ctx, db.DB, newLogger(io.Discard)); err != nil {
-		return err
-	}
-	b.log("seeding profile %s", b.p.Name)
-	res, err := bench.Seed(b.ctx, db, b.p, time.Now(), func(s string) { b.log("seed: %s", s) })
-	if err != nil {
-		return err
-	}
-	b.first = res.FirstTenant
-	b.r.Seed = seedFigures{Seconds: res.Elapsed.Seconds(), Rows: res.Rows, A: res.Shape.A,
-		Command: "regie bench seed --profile " + b.p.Name}
 	return db.GetContext(b.ctx, &b.r.Machine.DBSizeMB, `SELECT pg_database_size(current_database()) / 1048576`)
+}
+
+// seedProfile creates p's database (regie_bench_<profile>) afresh, seeds it
+// and returns its URL.
+func (b *benchRun) seedProfile(p bench.Profile) (string, bench.SeedResult, error) {
+	name := "regie_bench_" + p.Name
+	u, err := url.Parse(b.cfg.DatabaseURL)
+	if err != nil {
+		return "", bench.SeedResult{}, err
+	}
+	admin, err := openDB(b.ctx, b.cfg.DatabaseURL)
+	if err != nil {
+		return "", bench.SeedResult{}, err
+	}
+	defer admin.Close()
+	for _, q := range []string{`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`, `CREATE DATABASE ` + name} {
+		if _, err := admin.ExecContext(b.ctx, q); err != nil {
+			return "", bench.SeedResult{}, err
+		}
+	}
+	u.Path = "/" + name
+	db, err := openDB(b.ctx, u.String())
+	if err != nil {
+		return "", bench.SeedResult{}, err
+	}
+	defer db.Close()
+	if err := migrations.Apply(b.ctx, db.DB, newLogger(io.Discard)); err != nil {
+		return "", bench.SeedResult{}, err
+	}
+	b.log("seeding profile %s", p.Name)
+	res, err := bench.Seed(b.ctx, db, p, time.Now(), func(s string) { b.log("seed: %s", s) })
+	return u.String(), res, err
 }
 
 // server is a `regie` process under test.
@@ -163,10 +174,10 @@ type server struct {
 	log  *os.File
 }
 
-// startProcess starts `regie <args>` (serve --web-only, or worker) with
-// REGIE_LISTEN on a free port and mails to smtpURL, and waits until its
-// /readyz answers; it returns the time that took.
-func (b *benchRun) startProcess(name string, args []string, smtpURL string) (*server, time.Duration, error) {
+// startProcess starts `regie <args>` (serve --web-only, or worker) on
+// dbURL with REGIE_LISTEN on a free port and mails to smtpURL, and waits
+// until its /readyz answers; it returns the time that took.
+func (b *benchRun) startProcess(name, dbURL string, args []string, smtpURL string) (*server, time.Duration, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, 0, err
@@ -183,7 +194,7 @@ func (b *benchRun) startProcess(name string, args []string, smtpURL string) (*se
 	rand.Read(secret)
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(),
-		"REGIE_BASE_URL="+baseURL(addr).String(), "REGIE_LISTEN="+addr, "REGIE_DATABASE_URL="+b.dbURL,
+		"REGIE_BASE_URL="+baseURL(addr).String(), "REGIE_LISTEN="+addr, "REGIE_DATABASE_URL="+dbURL,
 		"REGIE_REDIS_URL="+b.cfg.RedisURL, "REGIE_STORAGE_URL="+b.cfg.StorageURL, "REGIE_SECRET="+hex.EncodeToString(secret),
 		"REGIE_SMTP_URL="+smtpURL)
 	cmd.Stdout, cmd.Stderr = logf, logf

@@ -65,7 +65,7 @@ func (b *benchRun) machine() error {
 // and at fixed rates, and first requests of PDFs.
 func (b *benchRun) web() error {
 	// its mails go nowhere: a web-only process sends none
-	srv, startup, err := b.startProcess("server", []string{"serve", "--web-only"}, "smtp://127.0.0.1:1?tls=none")
+	srv, startup, err := b.startProcess("server", b.dbURL, []string{"serve", "--web-only"}, "smtp://127.0.0.1:1?tls=none")
 	if err != nil {
 		return err
 	}
@@ -106,6 +106,11 @@ func (b *benchRun) web() error {
 	}
 	step("GET /factures", bench.InvoicesPage, scaleRate)
 	b.r.PagesCommand = load + " --rates <25%,50%,75% of the maximum>," + strconv.Itoa(scaleRate)
+	if b.p.Name != "small" {
+		if err := b.scale(users); err != nil {
+			return err
+		}
+	}
 
 	// PDFs never rendered yet: each request is the invoice's first.
 	var pairs []pdfPair
@@ -131,6 +136,34 @@ func (b *benchRun) web() error {
 	b.log("%s", b.r.PDFFirst)
 	b.r.Server.RSSAfterMB = srv.rssMB()
 	b.r.Server.PeakRSSMB = procStatusMB(srv.cmd.Process.Pid, "VmHWM:")
+	return nil
+}
+
+// scale compares /factures at scaleRate on this profile (users, on the
+// running server) and on small (seeded afresh, with a second server): in
+// turn, three times, since the machine's speed drifts within minutes.
+func (b *benchRun) scale(users []*bench.User) error {
+	small := bench.Profiles["small"]
+	dbURL, _, err := b.seedProfile(small)
+	if err != nil {
+		return err
+	}
+	srv, _, err := b.startProcess("server-small", dbURL, []string{"serve", "--web-only"}, "smtp://127.0.0.1:1?tls=none")
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	smallUsers := bench.PickUsers(bench.ShapeFor(small), baseURL(srv.addr), b.users, 1)
+	if err := bench.LoginAll(b.ctx, smallUsers, bench.Transport(), bench.Password, 8); err != nil {
+		return fmt.Errorf("login on small: %w", err)
+	}
+	for i := range throughputRounds {
+		var r scaleRound
+		r.Small = bench.Run(b.ctx, "GET /factures (small)", smallUsers, bench.InvoicesPage, scaleRate, 4*b.workers, b.dur)
+		r.Profile = bench.Run(b.ctx, "GET /factures", users, bench.InvoicesPage, scaleRate, 4*b.workers, b.dur)
+		b.log("scale round %d: small p50 %.2f ms, %s p50 %.2f ms: ratio %.2f", i+1, ms(r.Small.P50), b.p.Name, ms(r.Profile.P50), r.ratio())
+		b.r.Scale = append(b.r.Scale, r)
+	}
 	return nil
 }
 

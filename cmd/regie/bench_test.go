@@ -2,10 +2,12 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/regie/regie/cmd/regie/internal/bench"
 )
@@ -61,5 +63,20 @@ func TestBenchReport_Median(t *testing.T) {
 	}
 	if _, ok := (benchReport{}).median(); ok {
 		t.Error("a report without rounds has a median")
+	}
+}
+
+// The scale target reads the france run's rounds, each a ratio of p50s
+// taken in turn, and judges the median one.
+func TestBenchReport_Scale(t *testing.T) {
+	round := func(small, france time.Duration) scaleRound {
+		return scaleRound{Small: bench.Result{P50: small}, Profile: bench.Result{P50: france}}
+	}
+	france := benchReport{Profile: "france", Scale: []scaleRound{
+		round(2*time.Millisecond, 3*time.Millisecond), round(2*time.Millisecond, 2100*time.Microsecond), round(2*time.Millisecond, 1800*time.Microsecond)}}
+	var b strings.Builder
+	writeScale(func(f string, a ...any) { fmt.Fprintf(&b, f+"\n", a...) }, []benchReport{france})
+	if want := "| 1.05 (rounds: 1.50, 1.05, 0.90) | met (target ≤ 1.10) |"; !strings.Contains(b.String(), want) {
+		t.Errorf("scale section lacks %q:\n%s", want, b.String())
 	}
 }
