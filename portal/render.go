@@ -81,7 +81,8 @@ func loadViews(st *staticFiles) (*views, error) {
 }
 
 // render executes a page into a buffer first, so that a failing template
-// gives a clean 500 instead of half a page.
+// gives a clean 500 instead of half a page. data is a struct that embeds
+// Page: the layout reads the page's fields as .Page.
 func (s *Server) render(c *gin.Context, status int, name string, data any) {
 	t, ok := s.views.pages[name]
 	if !ok {
