@@ -135,10 +135,13 @@ feed:
 			return res, err
 		}
 	}
+	// What autovacuum would have done to a year of invoices: without it the
+	// first read of every page sets its rows' hint bits and dirties it, a
+	// write the benchmark would pay and a real database does not.
 	if progress != nil {
-		progress("analyze")
+		progress("vacuum, analyze")
 	}
-	if _, err := db.ExecContext(ctx, `ANALYZE`); err != nil {
+	if _, err := db.ExecContext(ctx, `VACUUM (ANALYZE)`); err != nil {
 		return res, err
 	}
 	res.Elapsed = time.Since(began)
