@@ -125,7 +125,7 @@ func (s *Server) blockSuspended(c *gin.Context) {
 	t, ok := tenant.FromContext(c.Request.Context())
 	if ok && t.Suspended() {
 		c.Header("Retry-After", "3600")
-		s.render(c, http.StatusServiceUnavailable, "suspended.html", struct{ Page }{s.page(c, "Service suspendu")})
+		s.render(c, http.StatusServiceUnavailable, "suspended.html", s.page(c, "Service suspendu"))
 		c.Abort()
 		return
 	}
@@ -138,5 +138,5 @@ func (s *Server) unknownHost(c *gin.Context) {
 		writeProblem(c, apiErr(http.StatusNotFound, "commune_inconnue", "Aucune commune ne répond à cette adresse.").p)
 		return
 	}
-	s.render(c, http.StatusNotFound, "unknown_host.html", struct{ Page }{s.page(c, "Adresse inconnue")})
+	s.render(c, http.StatusNotFound, "unknown_host.html", s.page(c, "Adresse inconnue"))
 }

@@ -45,6 +45,15 @@ type StaffNav struct {
 	Settings, Team, Audit, API bool
 }
 
+// Layout is the page's common data as the layout reads it ({{$p :=
+// .Layout}}): text/template would find each promoted field of a view by a
+// breadth-first search on every use. A method, so that a view (which embeds
+// Page) and a bare Page both have it, and render can require it.
+func (p Page) Layout() Page { return p }
+
+// view is what render takes: a Page, or a struct that embeds one.
+type view interface{ Layout() Page }
+
 // SiteName is the second half of every title and the banner's heading.
 func (p Page) SiteName() string {
 	if p.Tenant != nil {
@@ -81,9 +90,8 @@ func loadViews(st *staticFiles) (*views, error) {
 }
 
 // render executes a page into a buffer first, so that a failing template
-// gives a clean 500 instead of half a page. data is a struct that embeds
-// Page: the layout reads the page's fields as .Page.
-func (s *Server) render(c *gin.Context, status int, name string, data any) {
+// gives a clean 500 instead of half a page.
+func (s *Server) render(c *gin.Context, status int, name string, data view) {
 	t, ok := s.views.pages[name]
 	if !ok {
 		s.renderError(c, fmt.Errorf("portal: no page %q", name))
