@@ -133,6 +133,7 @@ func (s *Server) invoicesPage(c *gin.Context) {
 	}
 	today := billing.Today(s.now())
 	families := map[int64]bool{}
+	v.Invoices = make([]invoiceRow, 0, len(list))
 	for _, i := range list {
 		v.Invoices = append(v.Invoices, s.invoiceRow(i, today))
 		families[i.FamilyID] = true
