@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -114,9 +116,35 @@ func openRedis(raw string) (*redis.Client, error) {
 	return redis.NewClient(opt), nil
 }
 
+// The garbage collector's settings for the long-running processes, unless
+// GOGC or GOMEMLIMIT says otherwise. Their live heap is small (about 10 MB
+// while serving pages), so Go's default (a cycle each time the heap doubles)
+// ran a dozen cycles a second at the maximum load: 9 % of the server's CPU.
+// A heap five times the live one halves that; the soft limit keeps a burst
+// of logins (19 MiB of argon2id memory each, four at once) from growing
+// the heap fivefold too. "Mes factures" at the maximum, four A/B pairs:
+// 2,618-2,982/s with Go's default, 3,169-3,455/s with these; the peak RSS
+// over 400 logins then the load stayed at 234 MB.
+const (
+	gcPercent     = 400
+	gcMemoryLimit = 192 << 20
+)
+
+// tuneGC applies gcPercent and gcMemoryLimit where the environment leaves
+// them to the program.
+func tuneGC() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(gcMemoryLimit)
+	}
+}
+
 // newApp connects everything and refuses to run on an older schema. Logs go
-// to logw as JSON.
+// to logw as JSON. It tunes the garbage collector (tuneGC).
 func newApp(ctx context.Context, cfg config, logw io.Writer, opts appOptions) (_ *app, err error) {
+	tuneGC()
 	log := newLogger(logw)
 	a := &app{cfg: cfg, log: log, logw: logw, limits: defaultHTTPLimits}
 	defer func() {
