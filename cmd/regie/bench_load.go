@@ -69,7 +69,8 @@ func cmdBenchLoad(ctx context.Context, args []string, env func(string) string, s
 }
 
 // cmdBenchHTTPCeiling serves one file's bytes as HTML on every GET from a
-// bare Gin engine: what HTTP costs on this machine with no work behind it.
+// bare Gin engine: what HTTP costs on this machine with no work behind it,
+// with the garbage collector tuned as the server's.
 func cmdBenchHTTPCeiling(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlags("bench http-ceiling", stderr)
 	listen := fs.String("listen", "127.0.0.1:8099", "listen address")
@@ -81,6 +82,7 @@ func cmdBenchHTTPCeiling(ctx context.Context, args []string, stderr io.Writer) e
 	if err != nil {
 		return usageError(fmt.Sprintf("bench http-ceiling: %v", err))
 	}
+	tuneGC() // the garbage collector's settings of `regie serve`
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
