@@ -103,11 +103,14 @@ func TestService_Notify(t *testing.T) {
 			if err := e.svc.Notify(ctx(), idOp); err != nil {
 				t.Fatalf("Notify with DGFiP down: %v", err)
 			}
-			got := e.attempt(t, tn, a.ID)
-			if got.Status != payments.Pending || got.Lookups != 1 {
-				t.Fatalf("%s, %d lookups; want pending, looked up once", got.Status, got.Lookups)
+			// The reconciliation, brought forward, may already have looked
+			// again: its entries come after, under their own name.
+			got, log := e.attempt(t, tn, a.ID), e.received(t, tn, a.ID)
+			again := countOf(log, "reconciliation")
+			if got.Status != payments.Pending || got.Lookups != 1+again {
+				t.Fatalf("%s, %d lookups; want pending, looked up once by the notification (log %v)", got.Status, got.Lookups, log)
 			}
-			if log := e.received(t, tn, a.ID); !slices.Equal(log, []string{"notification", "notification-lookup"}) {
+			if len(log) != 2+again || !slices.Equal(log[:2], []string{"notification", "notification-lookup"}) {
 				t.Fatalf("received %v, want the notification then its failed lookup", log)
 			}
 			if len(e.reconcileJobs(t, tn, a.ID)) == 0 {
