@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/rivertype"
@@ -434,6 +435,24 @@ func (e *env) overpayments(t testing.TB, tn tenant.Tenant) []payments.Overpaymen
 }
 
 // received returns the attempt's log of what was received, by source.
+// lookups returns an attempt's count of lookups and its log's sources, read
+// in one statement: a reconciliation that River runs meanwhile is in both or
+// in neither.
+func (e *env) lookups(t testing.TB, tn tenant.Tenant, id int64) (int, []string) {
+	t.Helper()
+	var row struct {
+		N       int            `db:"lookups"`
+		Sources pq.StringArray `db:"sources"`
+	}
+	const q = `SELECT lookups, array(SELECT coalesce(e->>'source', '')
+		FROM jsonb_array_elements(received) WITH ORDINALITY AS l(e, n) ORDER BY n) AS sources
+		FROM payment_attempts WHERE tenant_id = $1 AND id = $2`
+	if err := e.db.Get(&row, q, tn.ID, id); err != nil {
+		t.Fatal(err)
+	}
+	return row.N, row.Sources
+}
+
 func (e *env) received(t testing.TB, tn tenant.Tenant, id int64) []string {
 	t.Helper()
 	var sources []string

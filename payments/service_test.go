@@ -248,12 +248,12 @@ func TestService_Return(t *testing.T) {
 			// Return looks DGFiP up once. Leaving the attempt pending, it
 			// brings the reconciliation's check forward, which River may
 			// already have run: a lookup of its own, logged as such.
-			log := e.received(t, tn, a.ID)
+			lookups, log := e.lookups(t, tn, a.ID)
 			if n := countOf(log, "retour"); n != 1 {
 				t.Fatalf("Return looked up %d times, want 1 (log %v)", n, log)
 			}
-			if again := countOf(log, "reconciliation"); stored.Lookups != 1+again {
-				t.Fatalf("%d lookups, want Return's and the reconciliation's %d (log %v)", stored.Lookups, again, log)
+			if again := countOf(log, "reconciliation"); lookups != 1+again {
+				t.Fatalf("%d lookups, want Return's and the reconciliation's %d (log %v)", lookups, again, log)
 			}
 			if !tt.paid {
 				e.unpaid(t, tn, inv.ID)

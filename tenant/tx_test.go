@@ -144,10 +144,16 @@ func TestWithTx_RowLevelSecurity(t *testing.T) {
 		one, _ := sqlx.Open("postgres", dbtest.URL(t))
 		defer one.Close()
 		one.SetMaxOpenConns(1)
-		tenant.WithTx(ctx, one, a.ID, func(tx *sqlx.Tx) error { return nil })
+		if err := tenant.WithTx(ctx, one, a.ID, func(tx *sqlx.Tx) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
 		var role, tid string
-		one.GetContext(ctx, &role, `SELECT current_user`)
-		one.GetContext(ctx, &tid, `SELECT coalesce(current_setting('app.tenant_id', true), '')`)
+		if err := one.GetContext(ctx, &role, `SELECT current_user`); err != nil {
+			t.Fatal(err)
+		}
+		if err := one.GetContext(ctx, &tid, `SELECT coalesce(current_setting('app.tenant_id', true), '')`); err != nil {
+			t.Fatal(err)
+		}
 		if role == "regie_app" || tid != "" {
 			t.Fatalf("after the transaction: role %q, app.tenant_id %q", role, tid)
 		}
@@ -168,8 +174,12 @@ func TestWithTx_RowLevelSecurity(t *testing.T) {
 			t.Fatalf("A's read of both communes: %q, %v; want A's row only", notes, err)
 		}
 		var role, tid string
-		one.GetContext(ctx, &role, `SELECT current_user`)
-		one.GetContext(ctx, &tid, `SELECT coalesce(current_setting('app.tenant_id', true), '')`)
+		if err := one.GetContext(ctx, &role, `SELECT current_user`); err != nil {
+			t.Fatal(err)
+		}
+		if err := one.GetContext(ctx, &tid, `SELECT coalesce(current_setting('app.tenant_id', true), '')`); err != nil {
+			t.Fatal(err)
+		}
 		if role == "regie_app" || tid != "" {
 			t.Fatalf("after the read: role %q, app.tenant_id %q", role, tid)
 		}
