@@ -75,7 +75,9 @@ const accountInvoicePaying = `, i.status = 'published' AND EXISTS (SELECT 1 FROM
 // family's invoices: sqlx's reflection allocated each row twice (a new
 // struct, then the slice's growth) and its mapping cost about 5 % of the
 // server's CPU at the maximum load. Scan takes the fields in the SELECT's
-// order; TestAccountInvoices fails if two are swapped.
+// order: TestAccountInvoices compares each row with AccountInvoiceByID's,
+// which sqlx maps by name, and TestPaymentGuide reads Paying and PaidTest
+// on the list (swapped columns failed both, tried).
 func AccountInvoices(ctx context.Context, q sqlx.QueryerContext, tid tenant.ID, email string, payingSince time.Time) ([]AccountInvoice, error) {
 	const sel = pgdb.Prepared + `WITH f AS MATERIALIZED (
 			SELECT f.id, f.name FROM family_emails e JOIN families f ON f.tenant_id = e.tenant_id AND f.id = e.family_id

@@ -2,6 +2,7 @@ package billing_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -163,6 +164,17 @@ func TestAccountInvoices(t *testing.T) {
 			if got[2].Status != billing.Paid || got[3].Status != billing.Cancelled || got[3].CancelReason != "facturée deux fois" {
 				t.Errorf("statuses = %s, %s (%q); want paid, then cancelled with its reason", got[2].Status, got[3].Status, got[3].CancelReason)
 			}
+			// the list scans its columns by hand: each row must read as
+			// AccountInvoiceByID, through sqlx's names, reads it
+			for _, g := range got {
+				one, err := billing.AccountInvoiceByID(ctx, tx, f.tid, parent, g.ID, time.Time{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if listed(g) != listed(one) {
+					t.Errorf("invoice %d listed as\n%s\nread alone as\n%s", g.ID, listed(g), listed(one))
+				}
+			}
 		})
 		t.Run("OneFamily", func(t *testing.T) {
 			got, err := billing.AccountInvoices(ctx, tx, f.tid, "dupont@exemple.fr", time.Time{})
@@ -251,4 +263,21 @@ func TestStatusFor(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("statuses = %q, want %q", got, want)
 	}
+}
+
+// listed writes the fields of an invoice that "Mes factures" reads.
+func listed(i billing.AccountInvoice) string {
+	day := func(t *time.Time) string {
+		if t == nil {
+			return "-"
+		}
+		return t.Format(time.DateOnly)
+	}
+	ref := "-"
+	if i.Reference != nil {
+		ref = *i.Reference
+	}
+	return fmt.Sprintf("commune %d id %d family %d series %d period %s ref %s issued %s due %s total %d status %s test %v cancel %q family %q series %q paying %v",
+		i.TenantID, i.ID, i.FamilyID, i.SeriesID, i.Period.Format(time.DateOnly), ref, day(i.IssueDate), day(&i.DueDate),
+		i.TotalCents, i.Status, i.PaidTest, i.CancelReason, i.FamilyName, i.SeriesLabel, i.Paying)
 }
