@@ -116,8 +116,8 @@ func openRedis(raw string) (*redis.Client, error) {
 	return redis.NewClient(opt), nil
 }
 
-// The garbage collector's settings for the long-running processes, unless
-// GOGC or GOMEMLIMIT says otherwise. Their live heap is small (about 10 MB
+// The garbage collector's settings of `regie serve` and `regie worker`
+// (tuneGC), where GOGC or GOMEMLIMIT does not say otherwise. Their live heap is small (about 10 MB
 // while serving pages), so Go's default (a cycle each time the heap doubles)
 // ran a dozen cycles a second at the maximum load: 9 % of the server's CPU.
 // A heap five times the live one halves that; the soft limit keeps a burst
@@ -130,8 +130,9 @@ const (
 	gcMemoryLimit = 192 << 20
 )
 
-// tuneGC applies gcPercent and gcMemoryLimit where the environment leaves
-// them to the program.
+// tuneGC applies gcPercent and gcMemoryLimit, each unless the environment
+// sets its variable. The commands that serve call it first; it changes the
+// whole process, so newApp (which tests call) does not.
 func tuneGC() {
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(gcPercent)
@@ -142,9 +143,8 @@ func tuneGC() {
 }
 
 // newApp connects everything and refuses to run on an older schema. Logs go
-// to logw as JSON. It tunes the garbage collector (tuneGC).
+// to logw as JSON.
 func newApp(ctx context.Context, cfg config, logw io.Writer, opts appOptions) (_ *app, err error) {
-	tuneGC()
 	log := newLogger(logw)
 	a := &app{cfg: cfg, log: log, logw: logw, limits: defaultHTTPLimits}
 	defer func() {

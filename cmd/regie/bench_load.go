@@ -124,6 +124,7 @@ func cmdBenchServe(ctx context.Context, args []string, env func(string) string, 
 	if err != nil {
 		return err
 	}
+	tuneGC() // as `regie serve`
 	a, err := newApp(ctx, cfg, stderr, appOptions{})
 	if err != nil {
 		return err

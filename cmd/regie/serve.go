@@ -21,6 +21,7 @@ func cmdServe(ctx context.Context, args []string, env func(string) string, stder
 		return err
 	}
 	newLogger(stderr).Info("starting regie serve", "config", cfg, "web_only", *webOnly)
+	tuneGC()
 	a, err := newApp(ctx, cfg, stderr, appOptions{work: !*webOnly})
 	if err != nil {
 		return err

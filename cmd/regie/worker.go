@@ -26,6 +26,7 @@ func cmdWorker(ctx context.Context, args []string, env func(string) string, stde
 		cfg.Listen = *listen
 	}
 	newLogger(stderr).Info("starting regie worker", "config", cfg)
+	tuneGC()
 	a, err := newApp(ctx, cfg, stderr, appOptions{work: true})
 	if err != nil {
 		return err
