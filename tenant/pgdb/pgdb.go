@@ -347,7 +347,9 @@ func literal(v driver.Value) (string, error) {
 		if v.Year() < 1 || v.Year() > 9999 {
 			return "", fmt.Errorf("pgdb: a read cannot send the time %v", v)
 		}
-		return "'" + v.Format("2006-01-02 15:04:05.999999Z07:00") + "'", nil
+		// in UTC: a zone's offset may hold seconds (Paris before 1911),
+		// which this layout would drop
+		return "'" + v.UTC().Format("2006-01-02 15:04:05.999999Z07:00") + "'", nil
 	}
 	return "", fmt.Errorf("pgdb: a read cannot send an argument of type %T", v)
 }

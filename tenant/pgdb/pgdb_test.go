@@ -277,6 +277,12 @@ func TestRead(t *testing.T) {
 			t.Errorf("%q: read %+v", s, got)
 		}
 	}
+	// an offset with seconds (Paris's mean time, until 1911)
+	old := time.Date(1900, 1, 1, 12, 0, 0, 0, time.FixedZone("PMT", 9*60+21))
+	var back time.Time
+	if err := db.QueryRowxContext(ctx, pgdb.Prepared+`SELECT $1::timestamptz`, old).Scan(&back); err != nil || !back.Equal(old) {
+		t.Errorf("%v sent, %v read back (%v)", old, back, err)
+	}
 	var setting, readOnly string
 	if err := db.QueryRowx(`SELECT current_setting('app.probe', true), current_setting('transaction_read_only')`).Scan(&setting, &readOnly); err != nil {
 		t.Fatal(err)
@@ -284,8 +290,8 @@ func TestRead(t *testing.T) {
 	if setting != "" || readOnly != "off" {
 		t.Errorf("after the reads the connection has app.probe %q, read only %s; want the settings ended", setting, readOnly)
 	}
-	if got := prepared(t, db); len(got) != 1 {
-		t.Errorf("prepared statements %q, want the read's once", got)
+	if got := prepared(t, db); len(got) != 2 {
+		t.Errorf("prepared statements %q, want each of the two reads' once", got)
 	}
 }
 
