@@ -116,6 +116,9 @@ type readKey struct{}
 // transaction: there the settings would hold for the rest of the
 // transaction.
 //
+// A statement whose result a migration changed (0A000) is prepared anew
+// and the read sent once more.
+//
 // A statement the server does not know although the connection prepared it
 // means a pooler in transaction mode between them (pgbouncer keeps
 // lib/pq's statements, not those of PREPARE), or a DEALLOCATE ALL: the read
@@ -314,6 +317,18 @@ func (c *conn) read(ctx context.Context, r *Read, query string, args []driver.Na
 	}
 	rows, err := c.pqConn.QueryContext(ctx, sql.String(), nil)
 	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && pqErr.Code == "0A000" {
+		// a migration changed what the statement returns ("cached plan
+		// must not change result type"): the read rolled back, the
+		// connection is idle, so prepare the statement anew and read again,
+		// rather than fail a family's page once per pooled connection
+		if _, err := c.pqConn.ExecContext(ctx, "DEALLOCATE "+name+"; PREPARE "+name+" AS "+query, nil); err != nil {
+			delete(c.named, query)
+			c.staleNames = append(c.staleNames, name)
+			return nil, err
+		}
+		rows, err = c.pqConn.QueryContext(ctx, sql.String(), nil)
+	}
 	if errors.As(err, &pqErr) {
 		// as check says; the failed simple query left the connection idle
 		switch pqErr.Code {
