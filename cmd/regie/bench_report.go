@@ -115,13 +115,15 @@ func (r scaleRound) ratio() float64 {
 	return float64(r.Profile.P50) / float64(r.Small.P50)
 }
 
-// median returns the round of the median ratio.
-func (r benchReport) median() (benchRound, bool) {
-	if len(r.Rounds) == 0 {
-		return benchRound{}, false
+// medianRound returns the round of the median ratio (the upper one of an
+// even count), false when there is none.
+func medianRound[R interface{ ratio() float64 }](rounds []R) (R, bool) {
+	if len(rounds) == 0 {
+		var none R
+		return none, false
 	}
-	rs := slices.Clone(r.Rounds)
-	slices.SortFunc(rs, func(a, b benchRound) int { return cmp.Compare(a.ratio(), b.ratio()) })
+	rs := slices.Clone(rounds)
+	slices.SortFunc(rs, func(a, b R) int { return cmp.Compare(a.ratio(), b.ratio()) })
 	return rs[len(rs)/2], true
 }
 
@@ -202,7 +204,7 @@ func writeProfile(w func(string, ...any), r benchReport) {
 		w("| %s | %s | %.0f/s | %.2f ms | %.2f ms | %.2f ms | %.1f ms | %d of %d |", p.Name, rate, p.Throughput,
 			ms(p.P50), ms(p.P95), ms(p.P99), ms(p.Max), p.Errors, p.Requests)
 	}
-	if m, ok := r.median(); ok {
+	if m, ok := medianRound(r.Rounds); ok {
 		row(m.Page)
 	}
 	for _, p := range r.Pages {
@@ -239,7 +241,7 @@ func writeProfile(w func(string, ...any), r benchReport) {
 	w("")
 	w("| target | measured | |")
 	w("|---|---|---|")
-	if m, ok := r.median(); ok && m.combined() > 0 {
+	if m, ok := medianRound(r.Rounds); ok && m.combined() > 0 {
 		var ratios []string
 		for _, rd := range r.Rounds {
 			ratios = append(ratios, fmt.Sprintf("%.2f", rd.ratio()))
@@ -299,9 +301,7 @@ func writeScale(w func(string, ...any), reps []benchReport) {
 		w("| %d | %.2f ms | %.2f ms | %.2f | %.2f ms | %.2f ms |", i+1, ms(r.Small.P50), ms(r.Profile.P50), r.ratio(), ms(r.Small.P99), ms(r.Profile.P99))
 		ratios = append(ratios, fmt.Sprintf("%.2f", r.ratio()))
 	}
-	rs := slices.Clone(france.Scale)
-	slices.SortFunc(rs, func(a, b scaleRound) int { return cmp.Compare(a.ratio(), b.ratio()) })
-	m := rs[len(rs)/2]
+	m, _ := medianRound(france.Scale)
 	w("")
 	w("| | small | france | ratio | |")
 	w("|---|---|---|---|---|")
@@ -310,8 +310,8 @@ func writeScale(w func(string, ...any), reps []benchReport) {
 	if small == nil {
 		return
 	}
-	a, ok1 := small.median()
-	b, ok2 := france.median()
+	a, ok1 := medianRound(small.Rounds)
+	b, ok2 := medianRound(france.Rounds)
 	if ok1 && ok2 && a.Page.Throughput > 0 && a.DBTPS > 0 {
 		w("| GET /factures maximum (median round of each run) | %.0f/s | %.0f/s | %.2f | |", a.Page.Throughput, b.Page.Throughput, b.Page.Throughput/a.Page.Throughput)
 		w("| database ceiling (pgbench, same rounds) | %.0f tps | %.0f tps | %.2f | |", a.DBTPS, b.DBTPS, b.DBTPS/a.DBTPS)

@@ -87,7 +87,7 @@ func (b *benchRun) web() error {
 	if err := b.rounds(users); err != nil {
 		return err
 	}
-	maxList, _ := b.r.median()
+	maxList, _ := medianRound(b.r.Rounds)
 
 	load := fmt.Sprintf("regie bench load --profile %s --users %d --workers %d --duration %s", b.p.Name, b.users, b.workers, b.dur)
 	step := func(name string, req bench.Request, rate float64) bench.Result {
