@@ -15,8 +15,8 @@ const benchUsage = `usage: regie bench <command> [flags]
 commands:
   seed --profile small|france    fill an empty, migrated database (REGIE_DATABASE_URL) with COPY
   load [flags]                   log families in and load /factures and /factures/:id
-  http-ceiling --listen ADDR --body FILE
-                                 a bare Gin handler serving FILE (the HTTP ceiling)
+  http-ceiling --listen ADDR --pages DIR
+                                 a bare Gin handler serving DIR/*.html (the HTTP ceiling)
   serve [--pprof ADDR]           serve --web-only, with Go's profiler on ADDR
   run --profile small|france [--out BENCHMARKS.md]
                                  every benchmark end to end, then the report`

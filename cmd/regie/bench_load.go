@@ -10,6 +10,8 @@ import (
 	"net/http/pprof"
 	"net/url"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,26 +70,37 @@ func cmdBenchLoad(ctx context.Context, args []string, env func(string) string, s
 	return nil
 }
 
-// cmdBenchHTTPCeiling serves one file's bytes as HTML on every GET from a
+// cmdBenchHTTPCeiling serves pages from memory as HTML on every GET from a
 // bare Gin engine: what HTTP costs on this machine with no work behind it,
-// with the garbage collector tuned as the server's.
+// with the garbage collector tuned as the server's. The pages are the
+// *.html files of a folder, in name order; a request gets the one its
+// cookie "page" numbers (0 without it).
 func cmdBenchHTTPCeiling(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlags("bench http-ceiling", stderr)
 	listen := fs.String("listen", "127.0.0.1:8099", "listen address")
-	bodyFile := fs.String("body", "", "the HTML to serve")
+	dir := fs.String("pages", "", "the folder of the pages to serve")
 	if err := parseFlags(fs, args, 0, ""); err != nil {
 		return err
 	}
-	body, err := os.ReadFile(*bodyFile)
+	files, err := filepath.Glob(filepath.Join(*dir, "*.html"))
+	if err == nil && len(files) == 0 {
+		err = errors.New("no .html file")
+	}
 	if err != nil {
-		return usageError(fmt.Sprintf("bench http-ceiling: %v", err))
+		return usageError(fmt.Sprintf("bench http-ceiling: --pages %q: %v", *dir, err))
+	}
+	pages := make([][]byte, len(files)) // Glob sorts the names
+	for i, f := range files {
+		if pages[i], err = os.ReadFile(f); err != nil {
+			return err
+		}
 	}
 	tuneGC() // the garbage collector's settings of `regie serve`
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: ceilingHandler(body), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: ceilingHandler(pages), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		srv.Close()
@@ -98,11 +111,19 @@ func cmdBenchHTTPCeiling(ctx context.Context, args []string, stderr io.Writer) e
 	return nil
 }
 
-// ceilingHandler is the bare Gin engine of the HTTP ceiling.
-func ceilingHandler(body []byte) http.Handler {
+// ceilingHandler is the bare Gin engine of the HTTP ceiling: the page its
+// cookie "page" numbers, else the first.
+func ceilingHandler(pages [][]byte) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
-	e.GET("/*path", func(c *gin.Context) { c.Data(http.StatusOK, "text/html; charset=utf-8", body) })
+	e.GET("/*path", func(c *gin.Context) {
+		v, _ := c.Cookie("page")
+		i, err := strconv.Atoi(v)
+		if err != nil || i < 0 || i >= len(pages) {
+			i = 0
+		}
+		c.Data(http.StatusOK, "text/html; charset=utf-8", pages[i])
+	})
 	return e
 }
 

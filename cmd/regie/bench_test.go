@@ -34,18 +34,30 @@ func TestBench_Usage(t *testing.T) {
 	}
 }
 
+// The ceiling answers each client with the page its cookie numbers, and
+// the first page to a client without one (or with a number it lacks).
 func TestCeilingHandler(t *testing.T) {
-	body := []byte("<!doctype html><title>Mes factures</title>")
-	srv := httptest.NewServer(ceilingHandler(body))
+	pages := [][]byte{[]byte("<!doctype html><title>Première</title>"), []byte("<!doctype html><title>Seconde</title>")}
+	srv := httptest.NewServer(ceilingHandler(pages))
 	defer srv.Close()
-	resp, err := srv.Client().Get(srv.URL + "/factures")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	got, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || string(got) != string(body) || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
-		t.Errorf("GET /factures = %d %q %q, want 200 and the body as HTML", resp.StatusCode, resp.Header.Get("Content-Type"), got)
+	for _, tc := range []struct {
+		cookie string
+		want   []byte
+	}{{"", pages[0]}, {"page=1", pages[1]}, {"page=0", pages[0]}, {"page=2", pages[0]}, {"page=-1", pages[0]}, {"page=x", pages[0]}} {
+		req := httptest.NewRequest("GET", srv.URL+"/factures", nil)
+		req.RequestURI = ""
+		if tc.cookie != "" {
+			req.Header.Set("Cookie", tc.cookie)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(got) != string(tc.want) || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Errorf("GET /factures with cookie %q = %d %q %q, want 200 and %q as HTML", tc.cookie, resp.StatusCode, resp.Header.Get("Content-Type"), got, tc.want)
+		}
 	}
 }
 

@@ -113,9 +113,12 @@ func (u *User) Login(ctx context.Context, tr http.RoundTripper, password string)
 }
 
 // Anonymous gives the user a client without logging in (the HTTP
-// ceiling serves anyone) and the invoice ids to ask for.
-func (u *User) Anonymous(tr http.RoundTripper, invoices []int64) {
-	u.client = &http.Client{Transport: tr, Timeout: 30 * time.Second}
+// ceiling serves anyone), the invoice ids to ask for, and the cookie
+// "page=<page>": which of its pages the HTTP ceiling answers with.
+func (u *User) Anonymous(tr http.RoundTripper, invoices []int64, page int) {
+	jar, _ := cookiejar.New(nil)
+	jar.SetCookies(u.Base, []*http.Cookie{{Name: "page", Value: strconv.Itoa(page)}})
+	u.client = &http.Client{Transport: tr, Jar: jar, Timeout: 30 * time.Second}
 	u.Invoices = invoices
 }
 

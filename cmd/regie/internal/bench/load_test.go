@@ -34,6 +34,12 @@ func fakePortal(t *testing.T) *httptest.Server {
 		}
 		fmt.Fprint(w, `<a href="/factures/41">a</a> <a href="/factures/42">b</a>`)
 	})
+	// the HTTP ceiling's choice of page
+	mux.HandleFunc("GET /page", func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie("page"); err == nil {
+			fmt.Fprint(w, c.Value)
+		}
+	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
@@ -67,10 +73,17 @@ func TestLoad(t *testing.T) {
 			t.Errorf("200/s for 0.5 s sent %d requests (%d errors: %s), want about 100", r.Requests, r.Errors, r.FirstError)
 		}
 	})
+	t.Run("AnonymousPage", func(t *testing.T) {
+		a := PickUsers(Shape{Communes: 5, A: 20}, base, 1, 3)[0]
+		a.Anonymous(Transport(), nil, 7)
+		if got, err := a.Get(ctx, "/page"); err != nil || string(got) != "7" {
+			t.Errorf("an anonymous client of page 7 sent the page cookie %q (%v), want 7", got, err)
+		}
+	})
 	t.Run("Errors", func(t *testing.T) {
 		anon := PickUsers(Shape{Communes: 5, A: 20}, base, 2, 2)
 		for _, a := range anon {
-			a.Anonymous(Transport(), nil)
+			a.Anonymous(Transport(), nil, 0)
 		}
 		r := Run(ctx, "anonymous", anon, InvoicesPage, 0, 2, 100*time.Millisecond)
 		if r.Errors == 0 || r.Errors != r.Requests || !strings.Contains(r.FirstError, "403") {
