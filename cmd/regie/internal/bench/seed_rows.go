@@ -92,7 +92,7 @@ func (g *generator) commune(t *tables, r int) error {
 		}
 		for _, s := range []*series{rs, ga} {
 			for k := 1; k <= nf; k++ {
-				if s == ga && !TwoSeries(k) {
+				if s == ga && !TwoSeries(r, k) {
 					continue
 				}
 				fid := famBase + int64(k) - 1

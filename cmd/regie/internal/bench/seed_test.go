@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"testing"
 	"time"
 
@@ -25,6 +27,31 @@ func TestShapeFor(t *testing.T) {
 		}
 		if s.Families(p.Communes) < 1 {
 			t.Errorf("profile %s: the smallest commune has no family", p.Name)
+		}
+	}
+}
+
+// The families the load draws are invoiced in two series three times in
+// ten on every profile, so that the profiles' pages are alike.
+func TestPickUsers_TwoSeries(t *testing.T) {
+	for _, p := range Profiles {
+		s := ShapeFor(p)
+		users := PickUsers(s, &url.URL{Host: "localhost:8080"}, 400, 1)
+		two := 0
+		for _, u := range users {
+			var r, k int
+			if _, err := fmt.Sscanf(u.Base.Host, "commune-%d.", &r); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fmt.Sscanf(u.Email, "f%d@", &k); err != nil {
+				t.Fatal(err)
+			}
+			if TwoSeries(r, k) {
+				two++
+			}
+		}
+		if share := float64(two) / float64(len(users)); share < 0.25 || share > 0.35 {
+			t.Errorf("profile %s: %d of %d families drawn have two series, want about 30 %%", p.Name, two, len(users))
 		}
 	}
 }
@@ -74,24 +101,27 @@ func TestSeed(t *testing.T) {
 
 	t.Run("FamiliesSeeTheirOwnInvoices", func(t *testing.T) {
 		second := tenant.ID(res.FirstTenant + 1)
-		err := tenant.WithTx(ctx, db, second, func(tx *sqlx.Tx) error {
-			list, err := billing.AccountInvoices(ctx, tx, second, Email(1), time.Now())
-			if err != nil {
-				return err
-			}
-			// family 1 is invoiced in two series every month
-			if len(list) != 2*Months {
-				t.Errorf("family 1 of the second commune sees %d invoices, want %d", len(list), 2*Months)
-			}
-			for _, i := range list {
-				if i.TenantID != second {
-					t.Errorf("invoice %d of commune %d listed in commune %d", i.ID, i.TenantID, second)
+		// in the commune of rank 2, family 1 is invoiced in one series
+		// ((2 + 1) % 10 = 3) and family 8 in two ((2 + 8) % 10 = 0)
+		for _, f := range []struct{ k, want int }{{1, Months}, {8, 2 * Months}} {
+			err := tenant.WithTx(ctx, db, second, func(tx *sqlx.Tx) error {
+				list, err := billing.AccountInvoices(ctx, tx, second, Email(f.k), time.Now())
+				if err != nil {
+					return err
 				}
+				if len(list) != f.want {
+					t.Errorf("family %d of the second commune sees %d invoices, want %d", f.k, len(list), f.want)
+				}
+				for _, i := range list {
+					if i.TenantID != second {
+						t.Errorf("invoice %d of commune %d listed in commune %d", i.ID, i.TenantID, second)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
 			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
 		}
 	})
 
