@@ -187,14 +187,14 @@ type pdfPair struct {
 const throughputRounds = 5
 
 // rounds measures /factures at the maximum, the HTTP ceiling (a bare Gin
-// handler serving each family's page from memory) and the database ceiling (pgbench
-// running the page's transaction, 8 clients), one after the other,
-// throughputRounds times. The machine's speed drifts within minutes (a shared VM): each
-// round's ratio compares figures taken within one minute, and the report
-// keeps the median round.
+// handler serving each family's page from memory) and the database
+// ceiling (pgbench running the page's transaction, 8 clients), one after
+// the other, throughputRounds times. The machine's speed drifts within
+// minutes (a shared VM): each round's ratio compares figures taken within
+// one minute, and the report keeps the median round.
 func (b *benchRun) rounds(users []*bench.User) error {
-	// the ceiling serves each family's own page: their sizes vary with
-	// their invoices (12 or 24 rows a family, and most of france's are 24)
+	// the ceiling serves each family its own page: their sizes vary with
+	// their invoices (12 or 24 rows)
 	pagesDir := filepath.Join(b.dir, "ceiling")
 	if err := os.RemoveAll(pagesDir); err != nil {
 		return err
