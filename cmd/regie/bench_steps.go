@@ -229,6 +229,7 @@ func (b *benchRun) rounds(users []*bench.User) error {
 		cmd.Process.Signal(os.Interrupt) //nolint:errcheck // stopping
 		cmd.Wait()                       //nolint:errcheck // stopping
 	}()
+	// the same draw as users: anonymous[i] asks for users[i]'s page
 	anonymous := bench.PickUsers(bench.ShapeFor(b.p), baseURL(addr), b.users, 1)
 	tr := bench.Transport()
 	for i, u := range anonymous {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -44,8 +45,10 @@ func TestCeilingHandler(t *testing.T) {
 		cookie string
 		want   []byte
 	}{{"", pages[0]}, {"page=1", pages[1]}, {"page=0", pages[0]}, {"page=2", pages[0]}, {"page=-1", pages[0]}, {"page=x", pages[0]}} {
-		req := httptest.NewRequest("GET", srv.URL+"/factures", nil)
-		req.RequestURI = ""
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/factures", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if tc.cookie != "" {
 			req.Header.Set("Cookie", tc.cookie)
 		}
