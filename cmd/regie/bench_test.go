@@ -71,13 +71,36 @@ func TestBenchReport_Median(t *testing.T) {
 		return benchRound{Page: bench.Result{Throughput: page}, HTTP: bench.Result{Throughput: http}, DBTPS: db}
 	}
 	r := benchReport{Rounds: []benchRound{round(2000, 10000, 10000), round(3000, 10000, 10000), round(1000, 4000, 4000)}}
-	m, ok := medianRound(r.Rounds)
+	m, ok := medianBy(r.Rounds, benchRound.ratio)
 	// ratios 0.40, 0.60 and 0.50: the slow round is the median
 	if !ok || m.Page.Throughput != 1000 || m.combined() != 2000 || m.ratio() != 0.5 {
 		t.Errorf("median round %+v (ratio %.2f), want the one at 1000/s, 0.50 of 2000/s", m, m.ratio())
 	}
-	if _, ok := medianRound([]benchRound(nil)); ok {
+	if _, ok := medianBy([]benchRound(nil), benchRound.ratio); ok {
 		t.Error("a report without rounds has a median")
+	}
+}
+
+// Settlement keeps the run of the median rate, with that run's other
+// figures, and the report lists every run.
+func TestBenchReport_SettleRuns(t *testing.T) {
+	out := []byte(`goos: linux
+BenchmarkNotificationsSettle-2   	    3000	   1120469 ns/op	         1.000 lookups/settled	       892.5 settled/s
+BenchmarkNotificationsSettle-2   	    3000	    852027 ns/op	         1.500 lookups/settled	      1174 settled/s
+BenchmarkOther-2   	    3000	    1 ns/op	         5 settled/s
+BenchmarkNotificationsSettle-2   	    3000	    885107 ns/op	         1.250 lookups/settled	      1130 settled/s
+PASS
+`)
+	runs := parseBenchRuns(out, "BenchmarkNotificationsSettle")
+	if len(runs) != 3 || runs[1]["settled/s"] != 1174 || runs[2]["ns/op"] != 885107 {
+		t.Fatalf("runs = %v, want the three lines of the benchmark, in order", runs)
+	}
+	m, _ := medianBy(runs, func(m map[string]float64) float64 { return m["settled/s"] })
+	r := benchReport{Settle: goBench{Command: "go test", Metrics: m, Runs: runs}}
+	var b strings.Builder
+	writeProfile(func(f string, a ...any) { fmt.Fprintf(&b, f+"\n", a...) }, r)
+	if want := "| 1130/s (median of 3 runs: 892, 1174, 1130), 1.25 lookups each,"; !strings.Contains(b.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, b.String())
 	}
 }
 
