@@ -117,9 +117,10 @@ func openRedis(raw string) (*redis.Client, error) {
 }
 
 // The garbage collector's settings of `regie serve` and `regie worker`
-// (tuneGC), where GOGC or GOMEMLIMIT does not say otherwise. Their live heap is small (about 10 MB
-// while serving pages), so Go's default (a cycle each time the heap doubles)
-// ran a dozen cycles a second at the maximum load: 9 % of the server's CPU.
+// (tuneGC), where GOGC or GOMEMLIMIT does not say otherwise. Their live
+// heap is small (about 10 MB while serving pages), so Go's default (a
+// cycle each time the heap doubles) ran a dozen cycles a second at the
+// maximum load: 9 % of the server's CPU.
 // A heap five times the live one halves that; the soft limit keeps a burst
 // of logins (19 MiB of argon2id memory each, four at once) from growing
 // the heap fivefold too. "Mes factures" at the maximum, four A/B pairs:
