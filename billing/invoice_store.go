@@ -123,6 +123,25 @@ func AccountInvoiceByID(ctx context.Context, q sqlx.QueryerContext, tid tenant.I
 	return out, mapErr(err)
 }
 
+// Parties is whom an invoice's documents name: its family, with its postal
+// address, and its series (only the columns the documents show are read).
+type Parties struct {
+	Family Family `db:"family"`
+	Series Series `db:"series"`
+}
+
+// InvoiceParties returns, in one statement, the family and the series an
+// invoice's documents name.
+func InvoiceParties(ctx context.Context, q sqlx.QueryerContext, tid tenant.ID, inv Invoice) (Parties, error) {
+	const sel = pgdb.Prepared + `SELECT f.ref AS "family.ref", f.name AS "family.name", f.address AS "family.address",
+			f.postal_code AS "family.postal_code", f.city AS "family.city", s.label AS "series.label", s.numcli AS "series.numcli"
+		FROM families f JOIN series s ON s.tenant_id = f.tenant_id AND s.id = $3
+		WHERE f.tenant_id = $1 AND f.id = $2`
+	var p Parties
+	err := sqlx.GetContext(ctx, q, &p, sel, tid, inv.FamilyID, inv.SeriesID)
+	return p, mapErr(err)
+}
+
 // SetPDFKey records where the invoice's PDF is stored.
 func SetPDFKey(ctx context.Context, q sqlx.ExtContext, tid tenant.ID, id int64, key string) error {
 	const upd = pgdb.Prepared + `UPDATE invoices SET pdf_key = $3 WHERE tenant_id = $1 AND id = $2`

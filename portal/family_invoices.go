@@ -217,28 +217,34 @@ func (s *Server) invoicePage(c *gin.Context) {
 	s.render(c, http.StatusOK, "invoice.html", v)
 }
 
-// invoicePDF streams the invoice's PDF. PDFs are rendered when first asked
-// for, then stored: rendering costs about 2 ms of CPU (see billing/pdf's
-// benchmark), too much to do for a whole batch at publication.
+// invoicePDF serves the invoice's PDF. PDFs are rendered when first asked
+// for (serveNewInvoicePDF), then stored: rendering costs about 2 ms of CPU
+// (see billing/pdf's benchmark), too much to do for a whole batch at
+// publication. The reads take one round trip each (tenant.Read).
 func (s *Server) invoicePDF(c *gin.Context) {
 	ctx := c.Request.Context()
 	t, _ := tenant.FromContext(ctx)
-	var key, ref string
-	err := s.accountInvoice(c, func(tx *sqlx.Tx, inv billing.AccountInvoice) error {
-		ref = inv.Ref()
-		if inv.PDFKey != "" {
-			key = inv.PDFKey
-			return nil
-		}
+	sess, _ := familyFrom(c)
+	var (
+		inv billing.AccountInvoice
+		doc pdf.Invoice
+	)
+	err := tenant.Read(ctx, s.db, sess.TenantID, func(q sqlx.QueryerContext) error {
 		var err error
-		key, err = s.renderInvoicePDF(ctx, tx, t, inv)
+		if inv, err = s.invoiceOfAccount(c, q); err != nil || inv.PDFKey != "" {
+			return err
+		}
+		doc, err = invoiceDoc(ctx, q, t, inv.Invoice)
 		return err
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		s.renderError(c, err)
-		return
+	case inv.PDFKey != "":
+		s.sendInvoicePDF(c, inv.PDFKey, inv.Ref())
+	default:
+		s.serveNewInvoicePDF(c, t, inv.Invoice, doc)
 	}
-	s.sendInvoicePDF(c, key, ref)
 }
 
 // sendInvoicePDF streams the stored PDF of an invoice to the browser.
@@ -249,51 +255,76 @@ func (s *Server) sendInvoicePDF(c *gin.Context, key, reference string) {
 		return
 	}
 	defer rc.Close()
-	c.Header("Content-Disposition", fmt.Sprintf(`inline; filename="facture-%s.pdf"`, reference))
-	c.Header("Cache-Control", "private, no-store")
+	pdfHeaders(c, "facture-"+reference)
 	c.DataFromReader(http.StatusOK, info.Size, "application/pdf", rc, nil)
 }
 
-// renderInvoicePDF renders, stores and records an invoice's PDF, and
-// returns its key. Rendering is deterministic, so two first requests at
-// once store the same bytes.
-func (s *Server) renderInvoicePDF(ctx context.Context, tx *sqlx.Tx, t tenant.Tenant, inv billing.AccountInvoice) (string, error) {
-	fam, err := billing.FamilyByID(ctx, tx, t.ID, inv.FamilyID)
+// pdfHeaders names a PDF about to be served and keeps it out of caches.
+func pdfHeaders(c *gin.Context, name string) {
+	c.Header("Content-Disposition", fmt.Sprintf(`inline; filename="%s.pdf"`, name))
+	c.Header("Cache-Control", "private, no-store")
+}
+
+// invoiceDoc reads what an invoice's PDF shows but its issuer, which
+// serveNewInvoicePDF adds outside any transaction (the logo is a document
+// to fetch).
+func invoiceDoc(ctx context.Context, q sqlx.QueryerContext, t tenant.Tenant, inv billing.Invoice) (pdf.Invoice, error) {
+	p, err := billing.InvoiceParties(ctx, q, t.ID, inv)
 	if err != nil {
-		return "", err
+		return pdf.Invoice{}, err
 	}
-	series, err := billing.SeriesByID(ctx, tx, t.ID, inv.SeriesID)
+	lines, err := billing.InvoiceLines(ctx, q, t.ID, inv.ID)
 	if err != nil {
-		return "", err
-	}
-	lines, err := billing.InvoiceLines(ctx, tx, t.ID, inv.ID)
-	if err != nil {
-		return "", err
+		return pdf.Invoice{}, err
 	}
 	doc := pdf.Invoice{
-		Commune:     s.pdfCommune(ctx, t),
-		Family:      pdf.Family{Ref: fam.Ref, Name: fam.Name, Address: fam.Address, PostalCode: fam.PostalCode, City: fam.City},
+		Family:      pdfFamily(p.Family),
 		Reference:   inv.Ref(),
-		SeriesLabel: series.Label,
+		SeriesLabel: p.Series.Label,
 		Period:      inv.Period,
 		DueDate:     inv.DueDate,
 		Lines:       lines,
 		TotalCents:  inv.TotalCents,
-		PortalURL:   s.communeURL(t, ""),
-		Numcli:      series.NumcliOr(t.Numcli),
+		Numcli:      p.Series.NumcliOr(t.Numcli),
 	}
 	if inv.IssueDate != nil {
 		doc.IssueDate = *inv.IssueDate
 	}
+	return doc, nil
+}
+
+// pdfFamily is the addressee block of a family's documents.
+func pdfFamily(f billing.Family) pdf.Family {
+	return pdf.Family{Ref: f.Ref, Name: f.Name, Address: f.Address, PostalCode: f.PostalCode, City: f.City}
+}
+
+// serveNewInvoicePDF renders the PDF of an invoice that has none yet
+// (doc, from invoiceDoc), stores and records it, then serves it from
+// memory. Rendering is deterministic, so two first requests at once store
+// the same bytes. No transaction is open while the PDF is stored.
+func (s *Server) serveNewInvoicePDF(c *gin.Context, t tenant.Tenant, inv billing.Invoice, doc pdf.Invoice) {
+	ctx := c.Request.Context()
+	doc.Commune = s.pdfCommune(ctx, t)
+	doc.PortalURL = s.communeURL(t, "")
 	var buf bytes.Buffer
 	if err := pdf.Render(&buf, doc); err != nil {
-		return "", err
+		s.renderError(c, fmt.Errorf("invoice %d: render PDF: %w", inv.ID, err))
+		return
 	}
 	key := docstore.InvoiceKey(t.ID, inv.ID)
 	if err := s.docs.Put(ctx, key, bytes.NewReader(buf.Bytes()), int64(buf.Len()), "application/pdf"); err != nil {
-		return "", err
+		s.renderError(c, err)
+		return
 	}
-	return key, billing.SetPDFKey(ctx, tx, t.ID, inv.ID, key)
+	err := tenant.WithTx(ctx, s.db, t.ID, func(tx *sqlx.Tx) error {
+		return billing.SetPDFKey(ctx, tx, t.ID, inv.ID, key)
+	})
+	if err != nil {
+		s.renderError(c, err)
+		return
+	}
+	pdfHeaders(c, "facture-"+inv.Ref())
+	c.Data(http.StatusOK, "application/pdf", buf.Bytes())
 }
 
 // pdfCommune is the issuer block of a commune's documents, logo included

@@ -3,7 +3,6 @@ package portal
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -33,11 +32,7 @@ func onlinePayment(ctx context.Context, q sqlx.QueryerContext, tid tenant.ID, in
 
 // receiptDoc gathers a receipt's content.
 func (s *Server) receiptDoc(ctx context.Context, tx *sqlx.Tx, t tenant.Tenant, inv billing.Invoice, p payments.Payment, a payments.Attempt) (pdf.Receipt, error) {
-	fam, err := billing.FamilyByID(ctx, tx, t.ID, inv.FamilyID)
-	if err != nil {
-		return pdf.Receipt{}, err
-	}
-	series, err := billing.SeriesByID(ctx, tx, t.ID, inv.SeriesID)
+	parties, err := billing.InvoiceParties(ctx, tx, t.ID, inv)
 	if err != nil {
 		return pdf.Receipt{}, err
 	}
@@ -47,9 +42,9 @@ func (s *Server) receiptDoc(ctx context.Context, tx *sqlx.Tx, t tenant.Tenant, i
 	}
 	return pdf.Receipt{
 		Commune:     s.pdfCommune(ctx, t),
-		Family:      pdf.Family{Ref: fam.Ref, Name: fam.Name, Address: fam.Address, PostalCode: fam.PostalCode, City: fam.City},
+		Family:      pdfFamily(parties.Family),
 		Reference:   inv.Ref(),
-		SeriesLabel: series.Label,
+		SeriesLabel: parties.Series.Label,
 		Period:      inv.Period,
 		AmountCents: p.AmountCents,
 		PaidAt:      p.PaidAt,
@@ -86,7 +81,6 @@ func (s *Server) receiptPDF(c *gin.Context) {
 		s.renderError(c, err)
 		return
 	}
-	c.Header("Content-Disposition", fmt.Sprintf(`inline; filename="justificatif-%s.pdf"`, doc.Reference))
-	c.Header("Cache-Control", "private, no-store")
+	pdfHeaders(c, "justificatif-"+doc.Reference)
 	c.Data(http.StatusOK, "application/pdf", buf.Bytes())
 }

@@ -140,7 +140,10 @@ func TestInvoices(t *testing.T) {
 		if err != nil {
 			t.Fatalf("pdftotext: %v", err)
 		}
-		for _, w := range []string{"2015-RS-00-8001517", "37,50", "001964", "Famille Martin"} {
+		if cd := res.Header.Get("Content-Disposition"); cd != `inline; filename="facture-2015-RS-00-8001517.pdf"` {
+			t.Errorf("Content-Disposition %q", cd)
+		}
+		for _, w := range []string{"2015-RS-00-8001517", "37,50", "001964", "Famille Martin", "12 rue des", "84000", "Restauration scolaire"} {
 			if !bytes.Contains(text, []byte(w)) {
 				t.Errorf("PDF lacks %q", w)
 			}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -133,6 +134,20 @@ func TestPaymentGuide(t *testing.T) {
 	expect(t, res, "", http.StatusOK, "")
 	if !strings.HasPrefix(body, "%PDF-") {
 		t.Fatal("no receipt PDF")
+	}
+	if cd := res.Header.Get("Content-Disposition"); cd != `inline; filename="justificatif-2015-RS-00-8001516.pdf"` {
+		t.Errorf("Content-Disposition %q", cd)
+	}
+	cmd := exec.Command("pdftotext", "-layout", "-", "-")
+	cmd.Stdin = strings.NewReader(body)
+	text, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("pdftotext: %v", err)
+	}
+	for _, w := range []string{"2015-RS-00-8001516", "37,50", "Famille Martin", "12 rue", "84000"} {
+		if !strings.Contains(string(text), w) {
+			t.Errorf("the receipt lacks %q:\n%s", w, text)
+		}
 	}
 
 	// the receipt mail

@@ -9,6 +9,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/regie/regie/billing"
+	"github.com/regie/regie/billing/pdf"
 	"github.com/regie/regie/payments"
 	"github.com/regie/regie/portal/staff"
 	"github.com/regie/regie/tenant"
@@ -311,25 +312,30 @@ func (s *Server) staffInvoicePDF(c *gin.Context) {
 		s.renderError(c, errNotFound)
 		return
 	}
-	var key, ref string
+	var (
+		inv billing.Invoice
+		doc pdf.Invoice
+	)
 	err := s.inStaffTx(c, func(tx *sqlx.Tx) error {
-		inv, err := billing.InvoiceByID(ctx, tx, sess.TenantID, id)
+		var err error
+		inv, err = billing.InvoiceByID(ctx, tx, sess.TenantID, id)
 		switch {
 		case err != nil:
 			return missingAs404(err)
 		case inv.PDFKey != "":
-			key, ref = inv.PDFKey, inv.Ref()
 			return nil
 		case inv.Status == billing.Draft:
 			return errNotFound
 		}
-		ref = inv.Ref()
-		key, err = s.renderInvoicePDF(ctx, tx, t, billing.AccountInvoice{Invoice: inv})
+		doc, err = invoiceDoc(ctx, tx, t, inv)
 		return err
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		s.renderError(c, err)
-		return
+	case inv.PDFKey != "":
+		s.sendInvoicePDF(c, inv.PDFKey, inv.Ref())
+	default:
+		s.serveNewInvoicePDF(c, t, inv, doc)
 	}
-	s.sendInvoicePDF(c, key, ref)
 }
