@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,6 +31,10 @@ func TestServe_BootsAndShutsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.close()
+	// a process that only serves pages opens fewer connections (webConns)
+	if got, want := a.db.Stats().MaxOpenConnections, min(40, 8*runtime.GOMAXPROCS(0)); got != want {
+		t.Errorf("a web-only process may open %d connections, want %d", got, want)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
