@@ -30,8 +30,9 @@ func onlinePayment(ctx context.Context, q sqlx.QueryerContext, tid tenant.ID, in
 	return payments.Payment{}, payments.Attempt{}, false, nil
 }
 
-// receiptDoc gathers a receipt's content.
-func (s *Server) receiptDoc(ctx context.Context, tx *sqlx.Tx, t tenant.Tenant, inv billing.Invoice, p payments.Payment, a payments.Attempt) (pdf.Receipt, error) {
+// receiptDoc gathers a receipt's content but its issuer, which receiptPDF
+// adds once the transaction is over (the logo is a document to fetch).
+func receiptDoc(ctx context.Context, tx *sqlx.Tx, t tenant.Tenant, inv billing.Invoice, p payments.Payment, a payments.Attempt) (pdf.Receipt, error) {
 	parties, err := billing.InvoiceParties(ctx, tx, t.ID, inv)
 	if err != nil {
 		return pdf.Receipt{}, err
@@ -41,7 +42,6 @@ func (s *Server) receiptDoc(ctx context.Context, tx *sqlx.Tx, t tenant.Tenant, i
 		means = "prélèvement"
 	}
 	return pdf.Receipt{
-		Commune:     s.pdfCommune(ctx, t),
 		Family:      pdfFamily(parties.Family),
 		Reference:   inv.Ref(),
 		SeriesLabel: parties.Series.Label,
@@ -69,13 +69,14 @@ func (s *Server) receiptPDF(c *gin.Context) {
 		if !ok {
 			return errNotFound
 		}
-		doc, err = s.receiptDoc(ctx, tx, t, inv.Invoice, p, a)
+		doc, err = receiptDoc(ctx, tx, t, inv.Invoice, p, a)
 		return err
 	})
 	if err != nil {
 		s.renderError(c, err)
 		return
 	}
+	doc.Commune = s.pdfCommune(ctx, t)
 	var buf bytes.Buffer
 	if err := pdf.RenderReceipt(&buf, doc); err != nil {
 		s.renderError(c, err)
