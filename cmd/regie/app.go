@@ -86,18 +86,24 @@ func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
+// maxConns is how many PostgreSQL connections a process opens (openDB);
+// one that only serves pages opens fewer (webConns).
+const maxConns = 40
+
 // webConns is how many PostgreSQL connections a process that only serves
-// pages opens: 8 a core, at most the 40 of openDB. A page holds one for a
-// statement or a short transaction, so a few per core keep the cores busy;
-// more only let a burst open new connections, and PostgreSQL spends
-// milliseconds of CPU starting each one. On 2 cores, france profile, 10-s
-// steps at 2,047/s (two thirds of the maximum): with 40, bursts opened 24
-// connections at once and every request waited, p99 39, 110 and 83 ms in
-// three steps of four (7.8 in the fourth); with 16, 4.8-23.9 ms; with 8
-// or 12, 6.5-11.5 ms. The maximum throughput did not move (4,497-4,865
-// "Mes factures" a second).
+// pages opens: 8 a core (GOMAXPROCS at start), at least 16, at most
+// maxConns. A family's page holds one for a statement or a short
+// transaction, so a few per core keep the cores busy; more only let a burst
+// open new connections, and PostgreSQL spends milliseconds of CPU starting
+// each one. On 2 cores, france profile, 10-s steps at 2,047/s (two thirds
+// of the maximum): with 40, bursts opened 24 connections at once and every
+// request waited, p99 39, 110 and 83 ms in three steps of four (7.8 in the
+// fourth); with 16, 4.8-23.9 ms; with 8 or 12, 6.5-11.5 ms. The maximum
+// throughput did not move (4,497-4,865 "Mes factures" a second). The floor
+// is for the requests that hold one longer: a staff CSV export streams in
+// its transaction, an API retry waits on its idempotency key's lock.
 func webConns() int {
-	return min(40, 8*runtime.GOMAXPROCS(0))
+	return max(16, min(maxConns, 8*runtime.GOMAXPROCS(0)))
 }
 
 // openDB connects to PostgreSQL and checks that it answers.
@@ -106,8 +112,8 @@ func openDB(ctx context.Context, dsn string) (*sqlx.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
-	db.SetMaxOpenConns(40)
-	db.SetMaxIdleConns(40)
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -31,10 +31,6 @@ func TestServe_BootsAndShutsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.close()
-	// a process that only serves pages opens fewer connections (webConns)
-	if got, want := a.db.Stats().MaxOpenConnections, min(40, 8*runtime.GOMAXPROCS(0)); got != want {
-		t.Errorf("a web-only process may open %d connections, want %d", got, want)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +58,33 @@ func TestServe_BootsAndShutsDown(t *testing.T) {
 		}
 	case <-time.After(25 * time.Second):
 		t.Fatal("server did not stop")
+	}
+}
+
+// TestNewApp_Connections: a process that works jobs may open maxConns
+// connections to PostgreSQL; one that only serves pages, webConns: fewer on
+// a machine of fewer than 5 cores.
+func TestNewApp_Connections(t *testing.T) {
+	cfg, err := loadConfig(envOf(testServerEnv(t)), needServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runtime.GOMAXPROCS(0) < 5 && webConns() >= maxConns {
+		t.Errorf("%d cores: a web-only process may open %d connections, as many as one that works jobs", runtime.GOMAXPROCS(0), webConns())
+	}
+	for _, work := range []bool{false, true} {
+		a, err := newApp(context.Background(), cfg, io.Discard, appOptions{work: work})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := maxConns
+		if !work {
+			want = webConns()
+		}
+		if got := a.db.Stats().MaxOpenConnections; got != want {
+			t.Errorf("work %v: %d connections at most, want %d", work, got, want)
+		}
+		a.close()
 	}
 }
 
