@@ -301,47 +301,56 @@ func pdfFamily(f billing.Family) pdf.Family {
 // serveNewInvoicePDF renders the PDF of an invoice that has none yet
 // (doc, from invoiceDoc), stores and records it, then serves it from
 // memory. Rendering is deterministic, so two first requests at once store
-// the same bytes. No transaction is open while the PDF is stored.
+// the same bytes; a PDF rendered without the commune's logo, which could
+// not be read, is served but not stored, so that the next request renders
+// it with the logo. No transaction is open while the PDF is stored.
 func (s *Server) serveNewInvoicePDF(c *gin.Context, t tenant.Tenant, inv billing.Invoice, doc pdf.Invoice) {
 	ctx := c.Request.Context()
-	doc.Commune = s.pdfCommune(ctx, t)
+	var whole bool
+	doc.Commune, whole = s.pdfCommune(ctx, t)
 	doc.PortalURL = s.communeURL(t, "")
 	var buf bytes.Buffer
 	if err := pdf.Render(&buf, doc); err != nil {
 		s.renderError(c, fmt.Errorf("invoice %d: render PDF: %w", inv.ID, err))
 		return
 	}
-	key := docstore.InvoiceKey(t.ID, inv.ID)
-	if err := s.docs.Put(ctx, key, bytes.NewReader(buf.Bytes()), int64(buf.Len()), "application/pdf"); err != nil {
-		s.renderError(c, err)
-		return
-	}
-	err := tenant.WithTx(ctx, s.db, t.ID, func(tx *sqlx.Tx) error {
-		return billing.SetPDFKey(ctx, tx, t.ID, inv.ID, key)
-	})
-	if err != nil {
-		s.renderError(c, err)
-		return
+	if whole {
+		key := docstore.InvoiceKey(t.ID, inv.ID)
+		if err := s.docs.Put(ctx, key, bytes.NewReader(buf.Bytes()), int64(buf.Len()), "application/pdf"); err != nil {
+			s.renderError(c, err)
+			return
+		}
+		err := tenant.WithTx(ctx, s.db, t.ID, func(tx *sqlx.Tx) error {
+			return billing.SetPDFKey(ctx, tx, t.ID, inv.ID, key)
+		})
+		if err != nil {
+			s.renderError(c, err)
+			return
+		}
 	}
 	pdfHeaders(c, "facture-"+inv.Ref())
-	c.Data(http.StatusOK, "application/pdf", buf.Bytes())
+	c.DataFromReader(http.StatusOK, int64(buf.Len()), "application/pdf", &buf, nil)
 }
 
 // pdfCommune is the issuer block of a commune's documents, logo included
-// when it has one.
-func (s *Server) pdfCommune(ctx context.Context, t tenant.Tenant) pdf.Commune {
-	c := pdf.Commune{Name: t.Name, Address: t.PostalAddress, Email: t.ContactEmail, Phone: t.ContactPhone}
+// when it has one. whole is false when the commune has a logo that could
+// not be read: the block then lacks it.
+func (s *Server) pdfCommune(ctx context.Context, t tenant.Tenant) (c pdf.Commune, whole bool) {
+	c = pdf.Commune{Name: t.Name, Address: t.PostalAddress, Email: t.ContactEmail, Phone: t.ContactPhone}
 	if t.LogoKey == "" {
-		return c
+		return c, true
 	}
 	rc, info, err := s.docs.Get(ctx, t.LogoKey)
 	if err != nil {
 		logger(ctx).Warn("logo unavailable for a PDF", "key", t.LogoKey, "err", err)
-		return c
+		return c, false
 	}
 	defer rc.Close()
-	if c.Logo, err = io.ReadAll(io.LimitReader(rc, 2<<20)); err == nil {
-		c.LogoType = map[string]string{"image/png": "PNG", "image/jpeg": "JPG"}[info.ContentType]
+	logo, err := io.ReadAll(io.LimitReader(rc, 2<<20))
+	if err != nil {
+		logger(ctx).Warn("logo unreadable for a PDF", "key", t.LogoKey, "err", err)
+		return c, false
 	}
-	return c
+	c.Logo, c.LogoType = logo, map[string]string{"image/png": "PNG", "image/jpeg": "JPG"}[info.ContentType]
+	return c, true
 }

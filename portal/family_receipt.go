@@ -76,7 +76,7 @@ func (s *Server) receiptPDF(c *gin.Context) {
 		s.renderError(c, err)
 		return
 	}
-	doc.Commune = s.pdfCommune(ctx, t)
+	doc.Commune, _ = s.pdfCommune(ctx, t) // rendered on each request: without the logo this once
 	var buf bytes.Buffer
 	if err := pdf.RenderReceipt(&buf, doc); err != nil {
 		s.renderError(c, err)

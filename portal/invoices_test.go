@@ -140,6 +140,9 @@ func TestInvoices(t *testing.T) {
 		if err != nil {
 			t.Fatalf("pdftotext: %v", err)
 		}
+		if res.ContentLength != int64(len(body)) {
+			t.Errorf("Content-Length %d for %d bytes", res.ContentLength, len(body))
+		}
 		if cd := res.Header.Get("Content-Disposition"); cd != `inline; filename="facture-2015-RS-00-8001517.pdf"` {
 			t.Errorf("Content-Disposition %q", cd)
 		}
@@ -314,5 +317,66 @@ func TestInvoicesView_Rows(t *testing.T) {
 	}
 	if page := buf.String(); !strings.Contains(page, got) || !strings.Contains(page, `<th scope="col">Famille</th>`) {
 		t.Fatalf("the page does not hold its rows as written:\n%s", page)
+	}
+}
+
+// TestInvoicePDF_Logo: a commune's logo is on its invoices' PDFs. When the
+// logo cannot be read, the family still gets the PDF, without it, and that
+// PDF is not stored: the next request renders it again, with the logo once
+// it can be read, and stores that one.
+func TestInvoicePDF_Logo(t *testing.T) {
+	e := sharedEnv(t)
+	ctx := context.Background()
+	addr := uniqueAddr(t, "logo")
+	tn := tenanttest.MustCreate(t, dbtest.DB(t), "pdflogo")
+	logoKey := fmt.Sprintf("tenants/%d/logo-test.png", tn.ID)
+	err := tenant.WithTx(ctx, dbtest.DB(t), tn.ID, func(tx *sqlx.Tx) error {
+		_, _, err := tenant.SetLogo(ctx, tx, tn.ID, logoKey)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishCSV(t, e, tn, "F1;Famille Martin;"+addr+";12 rue;84000;Démo;RS;10/2015;Repas;15;2,50;15/12/2099")
+	id := invoiceID(t, tn, "2015-RS-00-8001516")
+	b := activate(t, e, tn, addr, "mot-de-passe-1")
+	login(t, b, addr, "mot-de-passe-1", false)
+	pdfKey := func() string {
+		var key string
+		if err := dbtest.DB(t).Get(&key, `SELECT pdf_key FROM invoices WHERE tenant_id = $1 AND id = $2`, tn.ID, id); err != nil {
+			t.Fatal(err)
+		}
+		return key
+	}
+	get := func() string {
+		res, body := b.get(fmt.Sprintf("/factures/%d/pdf", id))
+		expect(t, res, "", http.StatusOK, "")
+		if !strings.HasPrefix(body, "%PDF-") || res.ContentLength != int64(len(body)) {
+			t.Fatalf("not a whole PDF: Content-Length %d, %d bytes", res.ContentLength, len(body))
+		}
+		return body
+	}
+
+	// the logo is not in the store
+	if body := get(); strings.Contains(body, "/Subtype /Image") {
+		t.Fatal("a PDF with a logo that could not be read")
+	}
+	if key := pdfKey(); key != "" {
+		t.Fatalf("the PDF without its logo was recorded: %q", key)
+	}
+
+	png := logoImage(t, 40, 20, logoPNG, false)
+	if err := e.docs.Put(ctx, logoKey, bytes.NewReader(png), int64(len(png)), "image/png"); err != nil {
+		t.Fatal(err)
+	}
+	first := get()
+	if !strings.Contains(first, "/Subtype /Image") {
+		t.Fatal("the PDF lacks the logo")
+	}
+	if key := pdfKey(); key != fmt.Sprintf("tenants/%d/invoices/%d.pdf", tn.ID, id) {
+		t.Fatalf("pdf_key %q", key)
+	}
+	if again := get(); again != first {
+		t.Fatal("the stored PDF differs from the one served first")
 	}
 }

@@ -300,8 +300,8 @@ func (s *Server) rejectInvoiceForm(c *gin.Context, id int64, fill func(v *staffI
 	s.render(c, http.StatusUnprocessableEntity, "staff_invoice.html", v)
 }
 
-// staffInvoicePDF streams the invoice's PDF, the one its family gets
-// (rendered and stored on first demand). A draft has none until it is
+// staffInvoicePDF serves the invoice's PDF, the one its family gets
+// (rendered and stored on first demand, serveNewInvoicePDF). A draft has none until it is
 // published, unless the import brought one.
 func (s *Server) staffInvoicePDF(c *gin.Context) {
 	ctx := c.Request.Context()
