@@ -95,13 +95,14 @@ const maxConns = 40
 // maxConns. A family's page holds one for a statement or a short
 // transaction, so a few per core keep the cores busy; more only let a burst
 // open new connections, and PostgreSQL spends milliseconds of CPU starting
-// each one. On 2 cores, france profile, 10-s steps at 2,047/s (two thirds
-// of the maximum): with 40, bursts opened 24 connections at once and every
-// request waited, p99 39, 110 and 83 ms in three steps of four (7.8 in the
-// fourth); with 16, 4.8-23.9 ms; with 8 or 12, 6.5-11.5 ms. The maximum
-// throughput did not move (4,497-4,865 "Mes factures" a second). The floor
-// is for the requests that hold one longer: a staff CSV export streams in
-// its transaction, an API retry waits on its idempotency key's lock.
+// each one. On 2 cores, france profile, 10-s steps at 2,047/s (about half
+// the maximum of "Mes factures", two thirds of an invoice's page): with
+// 40, bursts opened 24 connections at once and every request waited, p99
+// 39, 110 and 83 ms in three steps of four (7.8 in the fourth); with 16,
+// 4.8-23.9 ms; with 8 or 12, 6.5-11.5 ms. The maximum throughput did not
+// move (4,497-4,865 "Mes factures" a second). The floor is for the
+// requests that hold one longer: a staff CSV export streams in its
+// transaction, an API retry waits on its idempotency key's lock.
 func webConns() int {
 	return max(16, min(maxConns, 8*runtime.GOMAXPROCS(0)))
 }
